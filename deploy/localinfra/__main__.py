@@ -1,0 +1,5 @@
+import sys
+
+from localinfra.cli import main
+
+sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from captioning_common.kafka.topics import main
+
+sys.exit(main())

@@ -1,0 +1,118 @@
+"""Kafka topics from the declarative spec in ``topics.toml``, and creating them.
+
+Usage::
+
+    python -m captioning_common.kafka list
+    python -m captioning_common.kafka apply   # create missing topics, check existing ones
+"""
+
+from __future__ import annotations
+
+import argparse
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from captioning_common.settings import KafkaSettings
+
+DEAD_LETTER_SUFFIX = ".dlq"
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """One topic as the spec declares it."""
+
+    name: str
+    partitions: int
+    replication_factor: int
+    retention_ms: int
+    cleanup_policy: str
+    description: str
+
+    @property
+    def config(self) -> dict[str, str]:
+        """Topic-level broker configuration."""
+        return {"retention.ms": str(self.retention_ms), "cleanup.policy": self.cleanup_policy}
+
+
+def dead_letter_topic(topic: str) -> str:
+    """Name of the dead-letter topic of a consumed topic."""
+    return topic + DEAD_LETTER_SUFFIX
+
+
+def load_topics(text: str | None = None) -> dict[str, TopicSpec]:
+    """Every topic of the spec, dead-letter topics included, by name."""
+    spec = tomllib.loads(text if text is not None else resources.files(__package__).joinpath("topics.toml").read_text())
+    defaults = spec["defaults"]
+    topics: dict[str, TopicSpec] = {}
+    for name, entry in spec["topics"].items():
+        merged = defaults | entry
+        topics[name] = TopicSpec(
+            name=name,
+            partitions=merged["partitions"],
+            replication_factor=merged["replication_factor"],
+            retention_ms=merged["retention_ms"],
+            cleanup_policy=merged["cleanup_policy"],
+            description=merged["description"],
+        )
+        if merged.get("dead_letter", False):
+            dlq = dead_letter_topic(name)
+            topics[dlq] = TopicSpec(
+                name=dlq,
+                partitions=merged["partitions"],
+                replication_factor=merged["replication_factor"],
+                retention_ms=defaults["dead_letter_retention_ms"],
+                cleanup_policy="delete",
+                description=f"Records the consumer of {name} could not process (DeadLetter).",
+            )
+    return topics
+
+
+def apply_topics(settings: KafkaSettings, topics: dict[str, TopicSpec] | None = None, timeout_s: float = 30.0) -> list[str]:
+    """Create missing topics; raise when an existing one has fewer partitions than declared.
+
+    Returns the names created.
+    """
+    topics = topics if topics is not None else load_topics()
+    admin = AdminClient(settings.client_config())
+    existing = admin.list_topics(timeout=timeout_s).topics
+    for name, spec in topics.items():
+        if name in existing and len(existing[name].partitions) < spec.partitions:
+            raise RuntimeError(f"topic {name} has {len(existing[name].partitions)} partitions, spec says {spec.partitions}")
+    missing = [
+        NewTopic(spec.name, num_partitions=spec.partitions, replication_factor=spec.replication_factor, config=spec.config)
+        for name, spec in topics.items()
+        if name not in existing
+    ]
+    if not missing:
+        return []
+    created = []
+    for name, future in admin.create_topics(missing, operation_timeout=timeout_s).items():
+        try:
+            future.result()
+            created.append(name)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise
+    return created
+
+
+def main(argv: list[str] | None = None) -> int:
+    """List the declared topics, or apply them to the cluster in the settings."""
+    parser = argparse.ArgumentParser(
+        prog="python -m captioning_common.kafka", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("command", choices=["list", "apply"])
+    args = parser.parse_args(argv)
+    topics = load_topics()
+    if args.command == "list":
+        for spec in topics.values():
+            print(f"{spec.name:28} partitions={spec.partitions} retention_ms={spec.retention_ms} {spec.description}")
+        return 0
+    created = apply_topics(KafkaSettings(), topics)
+    print(f"{len(topics)} topics declared, {len(created)} created: {', '.join(created) or '-'}")
+    return 0
+

@@ -1,0 +1,103 @@
+"""S3-compatible object storage through boto3, endpoint and retries from settings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from captioning_common.settings import S3Settings
+
+
+def s3_client(settings: S3Settings):
+    """A boto3 S3 client for the configured endpoint (path-style, SigV4, standard retries)."""
+    return boto3.client(
+        "s3",
+        endpoint_url=settings.endpoint_url,
+        region_name=settings.region,
+        aws_access_key_id=settings.access_key_id,
+        aws_secret_access_key=settings.secret_access_key.get_secret_value(),
+        config=Config(
+            signature_version="s3v4",
+            s3={"addressing_style": "path"},
+            retries={"max_attempts": settings.max_attempts, "mode": "standard"},
+            connect_timeout=5,
+            read_timeout=30,
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """Metadata of a stored object."""
+
+    key: str
+    size: int
+    etag: str
+    content_type: str | None = None
+
+
+class ObjectStore:
+    """The bucket of one deployment: originals, caption records, the search index."""
+
+    def __init__(self, settings: S3Settings, client=None) -> None:
+        self.settings = settings
+        self.bucket = settings.bucket
+        self.client = client or s3_client(settings)
+
+    def ensure_bucket(self) -> bool:
+        """Create the bucket when missing; True when it was created."""
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+            return False
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] not in ("404", "NoSuchBucket", "NotFound"):
+                raise
+        self.client.create_bucket(Bucket=self.bucket)
+        return True
+
+    def put(self, key: str, data: bytes, content_type: str = "application/octet-stream", metadata: dict[str, str] | None = None) -> str:
+        """Store bytes under ``key``; returns the ETag."""
+        response = self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type, Metadata=metadata or {})
+        return response["ETag"].strip('"')
+
+    def get(self, key: str) -> bytes:
+        """The bytes under ``key``; KeyError when there is no such object."""
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
+                raise KeyError(key) from exc
+            raise
+
+    def head(self, key: str) -> ObjectInfo | None:
+        """Metadata of ``key``, or None when there is no such object."""
+        try:
+            response = self.client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        return ObjectInfo(key, response["ContentLength"], response["ETag"].strip('"'), response.get("ContentType"))
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Every object under ``prefix``, following pagination."""
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                yield ObjectInfo(item["Key"], item["Size"], item["ETag"].strip('"'))
+
+    def delete(self, key: str) -> None:
+        """Remove ``key`` (no error when it is absent)."""
+        self.client.delete_object(Bucket=self.bucket, Key=key)
+
+    def presigned_get_url(self, key: str, expires_s: int | None = None) -> str:
+        """A SigV4 presigned GET URL for ``key``."""
+        return self.client.generate_presigned_url(
+            "get_object",
+            Params={"Bucket": self.bucket, "Key": key},
+            ExpiresIn=expires_s or self.settings.presign_expiry_s,
+        )

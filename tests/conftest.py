@@ -1,0 +1,89 @@
+"""Fixtures that give tests the real Kafka, S3 and Triton servers.
+
+A server that already answers where the settings point is used as it is;
+otherwise it is installed if needed, started for the test session, provisioned
+(topics, bucket), and stopped when the session ends. Only tests that ask for a
+server's fixture cause it to start.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from localinfra.components import Component
+from localinfra.registry import components
+from localinfra.settings import InfraConfig
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ServerPool:
+    """Starts each real server at most once per test session and remembers what it started."""
+
+    def __init__(self) -> None:
+        os.chdir(REPO_ROOT)  # the state directory and the model repository are relative to the repo
+        self.config = InfraConfig()
+        self._ready: dict[str, Component] = {}
+        self._started: list[Component] = []
+
+    def ensure(self, name: str) -> InfraConfig:
+        if name not in self._ready:
+            (component,) = components(self.config, [name])
+            if not component.healthy():
+                if not component.installed():
+                    component.install()
+                component.start()
+                self._started.append(component)
+            component.provision()
+            self._ready[name] = component
+        return self.config
+
+    def start_extra(self, component: Component) -> Component:
+        """Start a server of the test's own (e.g. a Triton on a test model repository)."""
+        if not component.installed():
+            component.install()
+        component.start()
+        self._started.append(component)
+        return component
+
+    def stop_all(self) -> None:
+        for component in reversed(self._started):
+            component.stop()
+        self._started.clear()
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[ServerPool]:
+    pool = ServerPool()
+    yield pool
+    pool.stop_all()
+
+
+@pytest.fixture(scope="session")
+def kafka(servers: ServerPool):
+    """KafkaSettings of a running broker with the declared topics."""
+    return servers.ensure("kafka").kafka
+
+
+@pytest.fixture(scope="session")
+def s3(servers: ServerPool):
+    """S3Settings of a running S3 server with the bucket."""
+    return servers.ensure("s3").s3
+
+
+@pytest.fixture(scope="session")
+def triton(servers: ServerPool):
+    """TritonSettings of the running Triton serving model_repository/."""
+    return servers.ensure("triton").triton
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -1,0 +1,45 @@
+"""The declarative topic spec."""
+
+from __future__ import annotations
+
+import pytest
+
+from captioning_common.kafka.topics import dead_letter_topic, load_topics
+
+SPEC = """
+[defaults]
+partitions = 3
+replication_factor = 1
+retention_ms = 1000
+cleanup_policy = "delete"
+dead_letter_retention_ms = 5000
+
+[topics.a]
+description = "A"
+dead_letter = true
+
+[topics.b]
+description = "B"
+partitions = 1
+cleanup_policy = "compact"
+"""
+
+
+def test_defaults_overrides_and_dead_letter_topics() -> None:
+    topics = load_topics(SPEC)
+    assert sorted(topics) == ["a", "a.dlq", "b"]
+    assert topics["a"].partitions == 3 and topics["a"].config == {"retention.ms": "1000", "cleanup.policy": "delete"}
+    assert topics["b"].partitions == 1 and topics["b"].cleanup_policy == "compact"
+    assert topics["a.dlq"].retention_ms == 5000 and "could not process" in topics["a.dlq"].description
+
+
+def test_pipeline_spec_has_a_dead_letter_topic_for_every_consumed_stage_topic() -> None:
+    topics = load_topics()
+    for consumed in ("images.submitted", "images.uploaded", "captions.generated", "captions.moderated", "moderation.decisions"):
+        assert dead_letter_topic(consumed) in topics
+    assert all(spec.partitions >= 1 and spec.description for spec in topics.values())
+
+
+def test_spec_without_description_is_refused() -> None:
+    with pytest.raises(KeyError, match="description"):
+        load_topics(SPEC.replace('description = "B"', ""))
