@@ -6,7 +6,11 @@ STAMP  := $(VENV)/.installed
 PROTOS := $(wildcard protos/captioning_events/v1/*.proto)
 GENERATED := libs/captioning_events/.generated
 
-.PHONY: help install protos up status down test test-unit proto-check proto-lock settings-table clean
+MODEL_VERSION_DIR := model_repository/captioner/1
+EXPORTED := $(MODEL_VERSION_DIR)/student/captioner.json
+SEED   ?= 0
+
+.PHONY: help install protos model-repository model eval up status down test test-unit proto-check proto-lock settings-table clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -25,12 +29,26 @@ $(GENERATED): $(PROTOS) $(VENV)/.tools
 	touch $@
 
 $(STAMP): pyproject.toml $(GENERATED)
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,model]'
 	touch $@
 
 protos: $(GENERATED)  ## generate Python code from protos/
 
-up: install  ## install (first run) and start Kafka, S3 and Triton; prints cold/warm start times
+model-repository: $(EXPORTED)  ## export the committed student to ONNX (fp32 and INT8) for Triton
+
+$(EXPORTED): models/student/model.safetensors models/student/config.json $(STAMP)
+	$(PY) -m captioner export models/student --out $(MODEL_VERSION_DIR)/student --int8 $(MODEL_VERSION_DIR)/student-int8 --name captioner-student
+
+model: install  ## generate the scene data, train the teacher, distil the student (about 1.5 h on 2 cores)
+	$(PY) -m captioner generate --out data/scenes --train 24000 --test 500 --novel 500 --seed $(SEED)
+	$(PY) -m captioner train --data data/scenes/train.json --out models/teacher --arch teacher --epochs 12 --seed $(SEED)
+	$(PY) -m captioner distill --data data/scenes/train.json --teacher models/teacher --out models/student --arch student --epochs 12 --seed $(SEED)
+
+eval: install  ## evaluate teacher and student: reports/captioner_eval.json and the model card table
+	test -f data/scenes/test.json || $(PY) -m captioner generate --out data/scenes --train 0 --test 500 --novel 500 --seed $(SEED)
+	$(PY) -m captioner evaluate --data data/scenes --teacher models/teacher --student models/student
+
+up: install model-repository  ## install (first run) and start Kafka, S3 and Triton; prints cold/warm start times
 	$(PY) -m localinfra up
 
 status: install  ## show whether each local server is healthy
@@ -39,7 +57,7 @@ status: install  ## show whether each local server is healthy
 down: install  ## stop the local servers
 	$(PY) -m localinfra down
 
-test: install  ## run every test; starts (and stops) the real servers it needs
+test: install model-repository  ## run every test; starts (and stops) the real servers it needs
 	$(PY) -m pytest
 
 test-unit: install  ## run only the tests that need no server
@@ -54,5 +72,6 @@ proto-lock: install  ## record compatible schema additions in protos/published.l
 settings-table: install  ## print the README table of every setting
 	$(PY) -m captioning_common.settings_doc
 
-clean: down  ## stop servers and remove the venv, generated code and local state
-	rm -rf $(VENV) libs/captioning_events .local
+clean:  ## stop servers and remove the venv, generated code, exports and local state
+	if [ -x $(PY) ]; then $(PY) -m localinfra down; fi
+	rm -rf $(VENV) libs/captioning_events .local $(MODEL_VERSION_DIR)/student $(MODEL_VERSION_DIR)/student-int8

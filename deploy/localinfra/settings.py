@@ -26,6 +26,7 @@ class LocalInfraSettings(BaseSettings):
     s3_console_port: int = Field(9001, description="Port of the local MinIO console listener (browser off).")
     kafka_heap: str = Field("768m", description="JVM heap (-Xmx/-Xms) of the local Kafka broker.")
     model_repository: Path = Field(Path("model_repository"), description="Model repository the local Triton serves.")
+    triton_model_config_name: str = Field("", description="Triton `--model-config-name` (e.g. `gpu`); empty: config.pbtxt.")
     triton_model_control_mode: str = Field("none", description="Triton `--model-control-mode` (none, explicit, poll).")
     start_timeout_s: float = Field(180.0, description="How long `up` waits for each server to become healthy.")
 

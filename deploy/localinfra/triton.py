@@ -86,6 +86,8 @@ class Triton(Component):
             f"--model-control-mode={self.config.local.triton_model_control_mode}",
             "--log-verbose=0",
         ]
+        if self.config.local.triton_model_config_name:
+            command.append(f"--model-config-name={self.config.local.triton_model_config_name}")
         # The stub is linked against libpython; load the one of the interpreter the venv uses,
         # and let it find the venv's python3 on PATH so models import the project's packages.
         libraries = [str(self.wheel_dir / "nvidia_pytriton.libs"), sysconfig.get_config_var("LIBDIR") or ""]

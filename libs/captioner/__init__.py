@@ -1,0 +1,1 @@
+"""The default captioner: generated scenes, bilingual captions, teacher and distilled student."""
