@@ -82,6 +82,22 @@ def triton(servers: ServerPool):
     return servers.ensure("triton").triton
 
 
+def start_triton(pool: ServerPool, repository: Path, instance: str):
+    """A Triton of a test's own serving ``repository`` on free ports; returns (settings, component)."""
+    from captioning_common.settings import TritonSettings
+    from localinfra.settings import LocalInfraSettings
+    from localinfra.triton import Triton
+
+    settings = TritonSettings(
+        grpc_url=f"127.0.0.1:{free_port()}",
+        http_url=f"127.0.0.1:{free_port()}",
+        metrics_url=f"http://127.0.0.1:{free_port()}/metrics",
+    )
+    local = LocalInfraSettings(model_repository=repository)
+    component = pool.start_extra(Triton(InfraConfig(local=local, triton=settings), instance=instance))
+    return settings, component
+
+
 def free_port() -> int:
     """A TCP port nothing listens on now."""
     with socket.socket() as sock:

@@ -40,6 +40,7 @@ def caption_batch(
     output = model.generate(
         pixel_values=torch.from_numpy(normalise(pixels)),
         decoder_input_ids=prompt,
+        decoder_attention_mask=torch.ones_like(prompt),
         max_new_tokens=max_new_tokens,
         do_sample=False,
         num_beams=1,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 import urllib.request
 
 import numpy as np
@@ -13,9 +14,7 @@ from tritonclient.grpc import InferInput, InferRequestedOutput
 
 from captioning_common.settings import TritonSettings
 from captioning_common.triton import triton_client, wait_until_ready
-from localinfra.settings import InfraConfig, LocalInfraSettings
-from localinfra.triton import Triton
-from tests.conftest import REPO_ROOT, free_port
+from tests.conftest import REPO_ROOT, start_triton
 
 MODEL = "batching_probe"
 
@@ -23,13 +22,7 @@ MODEL = "batching_probe"
 @pytest.fixture(scope="module")
 def probe_triton(servers) -> TritonSettings:
     """A Triton of the test's own, serving tests/triton_models on free ports."""
-    settings = TritonSettings(
-        grpc_url=f"127.0.0.1:{free_port()}",
-        http_url=f"127.0.0.1:{free_port()}",
-        metrics_url=f"http://127.0.0.1:{free_port()}/metrics",
-    )
-    local = LocalInfraSettings(model_repository=REPO_ROOT / "tests" / "triton_models")
-    component = servers.start_extra(Triton(InfraConfig(local=local, triton=settings), instance="triton-test"))
+    settings, component = start_triton(servers, REPO_ROOT / "tests" / "triton_models", "triton-test")
     wait_until_ready(triton_client(settings, "http"), MODEL)
     yield settings
     component.stop()
@@ -72,7 +65,11 @@ def test_64_concurrent_requests_are_batched(probe_triton: TritonSettings) -> Non
     results = asyncio.run(infer_concurrently(probe_triton, payloads))
 
     assert [length for length, _ in results] == [len(p) for p in payloads]
+    deadline = time.monotonic() + 10  # Triton refreshes its metrics every couple of seconds
     after = read_metrics(probe_triton)
+    while metric(after, "nv_inference_request_success", MODEL) - requests_before < 64 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        after = read_metrics(probe_triton)
     requests = metric(after, "nv_inference_request_success", MODEL) - requests_before
     executions = metric(after, "nv_inference_exec_count", MODEL) - executions_before
     assert requests == 64

@@ -1,0 +1,118 @@
+"""The shipped ``captioner`` model through the real Triton: batching, correctness, per-request errors."""
+
+from __future__ import annotations
+
+import io
+import re
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from captioner.dataset import split_rules
+from captioner.images import decode_image
+from captioner.keywords import caption_keywords
+from captioner.render import render
+from captioner.runtime import OnnxCaptioner
+from captioner.scenes import SceneSampler
+from captioning_common.settings import TritonSettings
+from captioning_common.triton import triton_client, wait_until_ready
+from tests.conftest import REPO_ROOT
+from tests.integration.captioner_client import png_bytes, run
+
+EXPORTED = REPO_ROOT / "model_repository" / "captioner" / "1" / "student"
+
+
+@pytest.fixture(scope="module")
+def captioner_triton(triton: TritonSettings) -> TritonSettings:
+    wait_until_ready(triton_client(triton, "http"), "captioner")
+    return triton
+
+
+def scene_images(count: int, seed: int) -> list[bytes]:
+    sampler = SceneSampler(seed, split_rules()["test"])
+    images = []
+    for index in range(count):
+        image = render(sampler.sample(), index)
+        if index % 3 == 0:  # some JPEG, some PNG, some WebP
+            buffer = io.BytesIO()
+            image.save(buffer, format="JPEG", quality=92)
+            images.append(buffer.getvalue())
+        elif index % 3 == 1:
+            images.append(png_bytes(image))
+        else:
+            buffer = io.BytesIO()
+            image.save(buffer, format="WEBP", lossless=True)
+            images.append(buffer.getvalue())
+    return images
+
+
+def counters(settings: TritonSettings) -> tuple[float, float]:
+    with urllib.request.urlopen(settings.metrics_url, timeout=5) as response:
+        text = response.read().decode()
+    values = []
+    for name in ("nv_inference_request_success", "nv_inference_exec_count"):
+        match = re.search(rf'^{name}{{model="captioner",version="1"}} (\S+)$', text, re.MULTILINE)
+        assert match, f"{name} missing from Triton metrics"
+        values.append(float(match.group(1)))
+    return values[0], values[1]
+
+
+def counters_after(settings: TritonSettings, requests_at_least: float) -> tuple[float, float]:
+    """Counters once Triton's metrics (refreshed every couple of seconds) include the requests sent."""
+    deadline = time.monotonic() + 10
+    requests, executions = counters(settings)
+    while requests < requests_at_least and time.monotonic() < deadline:
+        time.sleep(0.2)
+        requests, executions = counters(settings)
+    return requests, executions
+
+
+def expected(images: list[bytes], languages: list[str]):
+    runtime = OnnxCaptioner(EXPORTED)
+    pixels = np.stack([decode_image(data, runtime.config.image_size) for data in images])
+    return runtime.caption(pixels, languages)
+
+
+def test_64_concurrent_requests_are_batched_and_answered_correctly(captioner_triton: TritonSettings) -> None:
+    images = scene_images(64, seed=42)
+    languages = ["en" if i % 2 == 0 else "ko" for i in range(64)]
+    requests_before, executions_before = counters(captioner_triton)
+    answers = run(captioner_triton, list(zip(images, languages)))
+    requests_after, executions_after = counters_after(captioner_triton, requests_before + 64)
+
+    assert all(isinstance(answer, dict) for answer in answers), [a for a in answers if not isinstance(a, dict)][:1]
+    reference = expected(images, languages)
+    assert [a["caption"] for a in answers] == [g.text for g in reference]
+    for answer, generated, language in zip(answers, reference, languages):
+        assert answer["keywords"] == caption_keywords(generated.text, language)
+        assert answer["score"] == pytest.approx(generated.score, abs=1e-4)
+    assert requests_after - requests_before == 64
+    executions = executions_after - executions_before
+    assert executions < 64, f"{executions} executions for 64 requests: no dynamic batching"
+    print(f"64 requests in {executions:.0f} executions; e.g. {answers[0]['caption']!r} / {answers[1]['caption']!r}")
+
+
+def test_a_corrupt_image_fails_alone_while_its_batch_succeeds(captioner_triton: TritonSettings) -> None:
+    images = scene_images(15, seed=7)
+    good_jpeg = images[0]
+    corrupt = good_jpeg[: len(good_jpeg) // 3]
+    gif = io.BytesIO()
+    Image.new("RGB", (20, 20)).save(gif, format="GIF")
+    items = [(data, "en") for data in images]
+    items.insert(5, (corrupt, "en"))
+    items.insert(9, (gif.getvalue(), "en"))
+    items.insert(12, (images[1], "fr"))
+    requests_before, executions_before = counters(captioner_triton)
+    answers = run(captioner_triton, items)
+    requests_after, executions_after = counters_after(captioner_triton, requests_before + 18)
+
+    assert "undecodable image" in str(answers[5])
+    assert "unsupported image format GIF" in str(answers[9])
+    assert "unsupported language 'fr'" in str(answers[12])
+    good = [a for i, a in enumerate(answers) if i not in (5, 9, 12)]
+    assert [a["caption"] for a in good] == [g.text for g in expected(images, ["en"] * 15)]
+    assert requests_after - requests_before == 18
+    assert executions_after - executions_before < 18, "the requests should have shared executions"
