@@ -13,7 +13,11 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+from PIL import Image
+
 from captioner.grammar import captions, keywords
+from captioner.images import to_pixels
 from captioner.render import render
 from captioner.scenes import NOVEL_PAIRS, NOVEL_STYLE_SHAPE, CompositionRule, Scene, SceneSampler
 from captioner.vocabulary import LANGUAGES
@@ -76,6 +80,11 @@ class Example:
     captions: dict[str, list[str]] = field(default_factory=dict)
     style: str | None = None
     scene: Scene | None = None
+
+
+def load_pixels(examples: list[Example], size: int) -> np.ndarray:
+    """uint8 [N, 3, size, size] of the examples' images."""
+    return np.stack([to_pixels(Image.open(example.path), size) for example in examples])
 
 
 def load_coco(json_path: Path, default_language: str = "en") -> list[Example]:

@@ -10,9 +10,8 @@
 
 from __future__ import annotations
 
-import re
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -24,13 +23,13 @@ from captioner.dataset import Example
 from captioner.decoding import Generated
 from captioner.grammar import keywords as scene_keywords
 from captioner.keywords import caption_keywords
-from captioner.parsing import parse_objects
+from captioner.parsing import parse_objects, words
 
 CaptionFn = Callable[[np.ndarray, list[str]], list[Generated]]
 
 
 def _words(text: str) -> str:
-    return " ".join(re.findall(r"[\w가-힣]+", text.lower()))
+    return " ".join(words(text))
 
 
 def coco_scores(predictions: dict[int, str], references: dict[int, list[str]]) -> dict[str, float]:
@@ -40,13 +39,6 @@ def coco_scores(predictions: dict[int, str], references: dict[int, list[str]]) -
     bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
     cider, _ = Cider().compute_score(gts, res)
     return {"bleu4": round(float(bleu[3]), 4), "cider": round(float(cider), 4)}
-
-
-def _truth(example: Example) -> Counter:
-    truth: Counter = Counter()
-    for size, colour, shape, count in example.scene.groups():
-        truth[(size, colour, shape)] += count
-    return truth
 
 
 @dataclass
@@ -61,7 +53,7 @@ class _Tally:
     images: int = 0
 
     def add(self, example: Example, caption: str, language: str) -> None:
-        truth, predicted = _truth(example), parse_objects(caption, language)
+        truth, predicted = example.scene.kind_counts(), parse_objects(caption, language)
         overlap = sum((truth & predicted).values())
         self.tp += overlap
         self.fp += sum(predicted.values()) - overlap

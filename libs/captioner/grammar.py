@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from captioner.keywords import EN_STYLE_WORDS
+from captioner.keywords import kind_keyword, style_keyword
 from captioner.scenes import Scene
 from captioner.vocabulary import (
     EN_COUNTS,
@@ -86,8 +86,8 @@ def keywords(scene: Scene, language: str) -> list[str]:
     """Search keywords of a scene: each colour+shape kind, then the style."""
     kinds = []
     for _, colour, shape, _ in scene.groups():
-        word = f"{colour} {shape}" if language == "en" else f"{KO_COLOURS[colour]} {KO_SHAPES[shape]}"
+        word = kind_keyword(colour, shape, language)
         if word not in kinds:
             kinds.append(word)
-    return kinds + [EN_STYLE_WORDS[scene.style] if language == "en" else KO_STYLES[scene.style]]
+    return kinds + [style_keyword(scene.style, language)]
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import re
-
-from captioner.parsing import parse_objects, parse_style
+from captioner.parsing import parse_objects, parse_style, words as caption_words
 from captioner.vocabulary import KO_COLOURS, KO_SHAPES, KO_STYLES
 
 EN_STYLE_WORDS = {"photo": "photo", "illustration": "illustration", "lineart": "line drawing"}
@@ -12,6 +10,16 @@ _STOPWORDS = frozenset(
     "a an the of and or with on in at to by for from is are was were be this that these those it its "
     "next against background there some two three four one".split()
 )
+
+
+def kind_keyword(colour: str, shape: str, language: str) -> str:
+    """The keyword of one object kind, e.g. ``red circle`` or ``빨간 원``."""
+    return f"{colour} {shape}" if language == "en" else f"{KO_COLOURS[colour]} {KO_SHAPES[shape]}"
+
+
+def style_keyword(style: str, language: str) -> str:
+    """The keyword of a rendering style, e.g. ``line drawing`` or ``선화``."""
+    return EN_STYLE_WORDS[style] if language == "en" else KO_STYLES[style]
 
 
 def caption_keywords(caption: str, language: str, limit: int = 8) -> list[str]:
@@ -24,15 +32,15 @@ def caption_keywords(caption: str, language: str, limit: int = 8) -> list[str]:
     for _, colour, shape in parse_objects(caption, language):
         if colour == "?":
             continue
-        word = f"{colour} {shape}" if language == "en" else f"{KO_COLOURS[colour]} {KO_SHAPES[shape]}"
+        word = kind_keyword(colour, shape, language)
         if word not in words:
             words.append(word)
     style = parse_style(caption, language)
     if words:
         if style:
-            words.append(EN_STYLE_WORDS[style] if language == "en" else KO_STYLES[style])
+            words.append(style_keyword(style, language))
         return words[:limit]
-    for token in re.findall(r"[\w가-힣]+", caption.lower()):
+    for token in caption_words(caption):
         if token not in _STOPWORDS and len(token) > 1 and token not in words:
             words.append(token)
     return words[:limit]

@@ -41,13 +41,14 @@ _KO_STYLES = {word: style for style, word in KO_STYLES.items()} | {
 }
 
 
-def _tokens(text: str) -> list[str]:
-    return re.findall(r"[\w가-힣]+", text.lower())
+def words(text: str) -> list[str]:
+    """Lower-cased word tokens (Unicode-aware, so Hangul words stay whole)."""
+    return re.findall(r"\w+", text.lower())
 
 
 def parse_objects(caption: str, language: str) -> Counter[Kind]:
     """Multiset of (size, colour, shape) the caption states, counts expanded."""
-    tokens = _tokens(caption)
+    tokens = words(caption)
     found: Counter[Kind] = Counter()
     if language == "en":
         for i, token in enumerate(tokens):
@@ -76,7 +77,7 @@ def parse_objects(caption: str, language: str) -> Counter[Kind]:
 def parse_style(caption: str, language: str) -> str | None:
     """The rendering style a caption names, if any."""
     table = _EN_STYLES if language == "en" else _KO_STYLES
-    for token in _tokens(caption):
+    for token in words(caption):
         if token in table:
             return table[token]
     return None

@@ -10,14 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from transformers import VisionEncoderDecoderModel
 
-from captioner.dataset import load_coco
+from captioner.dataset import load_coco, load_pixels
 from captioner.decoding import caption_batch
 from captioner.evaluation import agreement, captions_per_second, evaluate_split
 from captioner.export import export_onnx, quantize_int8
-from captioner.images import to_pixels
 from captioner.modeling import parameter_count
 from captioner.runtime import OnnxCaptioner
 from captioner.tokenizer import load_tokenizer
@@ -25,10 +23,6 @@ from captioner.tokenizer import load_tokenizer
 SPLITS = ("test", "novel")
 LANGUAGES = ("en", "ko")
 CARD_START, CARD_END = "<!-- evaluation:start -->", "<!-- evaluation:end -->"
-
-
-def _pixels(examples, size: int) -> np.ndarray:
-    return np.stack([to_pixels(Image.open(e.path), size) for e in examples])
 
 
 def run_evaluation(
@@ -43,7 +37,7 @@ def run_evaluation(
         model = VisionEncoderDecoderModel.from_pretrained(directory).eval()
         models[name] = (model, load_tokenizer(directory))
     size = models["student"][0].config.encoder.image_size
-    pixels = {split: _pixels(examples, size) for split, examples in splits.items()}
+    pixels = {split: load_pixels(examples, size) for split, examples in splits.items()}
 
     report: dict = {"machine": {"cpu_count": torch.get_num_threads(), "platform": platform.platform()}, "quality": {}, "speed": {}}
     for name, (model, tokenizer) in models.items():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 
 from captioner.vocabulary import BACKGROUNDS, COLOURS, RGB, SHAPES, SIZES, STYLES
@@ -42,6 +43,10 @@ class Scene:
             counts.setdefault((obj.size, obj.colour, obj.shape), []).append(obj.x)
         ordered = sorted(counts.items(), key=lambda item: min(item[1]))
         return [(size, colour, shape, len(xs)) for (size, colour, shape), xs in ordered]
+
+    def kind_counts(self) -> Counter[tuple[str, str, str]]:
+        """Multiset of (size, colour, shape): what a correct caption states."""
+        return Counter((obj.size, obj.colour, obj.shape) for obj in self.objects)
 
     def to_dict(self) -> dict:
         """JSON-ready form (stored in the COCO image entry)."""

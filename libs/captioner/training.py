@@ -8,14 +8,12 @@ import random
 import time
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from transformers import PreTrainedTokenizerFast, VisionEncoderDecoderModel
 
-from captioner.dataset import Example
-from captioner.images import normalise, to_pixels
+from captioner.dataset import Example, load_pixels
+from captioner.images import normalise
 from captioner.tokenizer import encode_target
 
 log = logging.getLogger(__name__)
@@ -41,7 +39,7 @@ class CaptionBatches:
     """Images in memory and tokenised references; batches of (pixels, decoder inputs, labels)."""
 
     def __init__(self, examples: list[Example], tokenizer: PreTrainedTokenizerFast, image_size: int) -> None:
-        self.pixels = np.stack([to_pixels(Image.open(e.path), image_size) for e in examples])
+        self.pixels = load_pixels(examples, image_size)
         self.targets: list[list[list[int]]] = []
         for example in examples:
             self.targets.append([

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 from transformers import VisionEncoderDecoderModel
 
-from captioner.dataset import generate_split, load_coco
+from captioner.dataset import generate_split, load_coco, load_pixels
 from captioner.decoding import caption_batch
 from captioner.evaluation import agreement
 from captioner.export import export_onnx, quantize_int8
-from captioner.images import to_pixels
 from captioner.runtime import OnnxCaptioner
 from captioner.tokenizer import load_tokenizer
 from tests.conftest import REPO_ROOT
@@ -27,7 +24,7 @@ def parity_setup(tmp_path_factory):
     examples = load_coco(generate_split(root / "data", "test", 200, seed=101))
     model = VisionEncoderDecoderModel.from_pretrained(STUDENT).eval()
     tokenizer = load_tokenizer(STUDENT)
-    pixels = np.stack([to_pixels(Image.open(e.path), model.config.encoder.image_size) for e in examples])
+    pixels = load_pixels(examples, model.config.encoder.image_size)
     fp32 = export_onnx(STUDENT, root / "fp32")
     int8 = quantize_int8(fp32, root / "int8")
     return model, tokenizer, pixels, fp32, int8

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import io
-import re
-import time
-import urllib.request
 
 import numpy as np
 import pytest
@@ -21,13 +18,15 @@ from captioning_common.settings import TritonSettings
 from captioning_common.triton import triton_client, wait_until_ready
 from tests.conftest import REPO_ROOT
 from tests.integration.captioner_client import png_bytes, run
+from tests.integration.triton_metrics import counters, counters_after
 
+MODEL = "captioner"
 EXPORTED = REPO_ROOT / "model_repository" / "captioner" / "1" / "student"
 
 
 @pytest.fixture(scope="module")
 def captioner_triton(triton: TritonSettings) -> TritonSettings:
-    wait_until_ready(triton_client(triton, "http"), "captioner")
+    wait_until_ready(triton_client(triton, "http"), MODEL)
     return triton
 
 
@@ -49,27 +48,6 @@ def scene_images(count: int, seed: int) -> list[bytes]:
     return images
 
 
-def counters(settings: TritonSettings) -> tuple[float, float]:
-    with urllib.request.urlopen(settings.metrics_url, timeout=5) as response:
-        text = response.read().decode()
-    values = []
-    for name in ("nv_inference_request_success", "nv_inference_exec_count"):
-        match = re.search(rf'^{name}{{model="captioner",version="1"}} (\S+)$', text, re.MULTILINE)
-        assert match, f"{name} missing from Triton metrics"
-        values.append(float(match.group(1)))
-    return values[0], values[1]
-
-
-def counters_after(settings: TritonSettings, requests_at_least: float) -> tuple[float, float]:
-    """Counters once Triton's metrics (refreshed every couple of seconds) include the requests sent."""
-    deadline = time.monotonic() + 10
-    requests, executions = counters(settings)
-    while requests < requests_at_least and time.monotonic() < deadline:
-        time.sleep(0.2)
-        requests, executions = counters(settings)
-    return requests, executions
-
-
 def expected(images: list[bytes], languages: list[str]):
     runtime = OnnxCaptioner(EXPORTED)
     pixels = np.stack([decode_image(data, runtime.config.image_size) for data in images])
@@ -79,9 +57,9 @@ def expected(images: list[bytes], languages: list[str]):
 def test_64_concurrent_requests_are_batched_and_answered_correctly(captioner_triton: TritonSettings) -> None:
     images = scene_images(64, seed=42)
     languages = ["en" if i % 2 == 0 else "ko" for i in range(64)]
-    requests_before, executions_before = counters(captioner_triton)
+    requests_before, executions_before = counters(captioner_triton, MODEL)
     answers = run(captioner_triton, list(zip(images, languages)))
-    requests_after, executions_after = counters_after(captioner_triton, requests_before + 64)
+    requests_after, executions_after = counters_after(captioner_triton, MODEL, requests_before + 64)
 
     assert all(isinstance(answer, dict) for answer in answers), [a for a in answers if not isinstance(a, dict)][:1]
     reference = expected(images, languages)
@@ -105,9 +83,9 @@ def test_a_corrupt_image_fails_alone_while_its_batch_succeeds(captioner_triton: 
     items.insert(5, (corrupt, "en"))
     items.insert(9, (gif.getvalue(), "en"))
     items.insert(12, (images[1], "fr"))
-    requests_before, executions_before = counters(captioner_triton)
+    requests_before, executions_before = counters(captioner_triton, MODEL)
     answers = run(captioner_triton, items)
-    requests_after, executions_after = counters_after(captioner_triton, requests_before + 18)
+    requests_after, executions_after = counters_after(captioner_triton, MODEL, requests_before + 18)
 
     assert "undecodable image" in str(answers[5])
     assert "unsupported image format GIF" in str(answers[9])

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import re
-import time
-import urllib.request
 
 import numpy as np
 import pytest
-import tritonclient.grpc.aio as grpcaio
 from tritonclient.grpc import InferInput, InferRequestedOutput
 
 from captioning_common.settings import TritonSettings
 from captioning_common.triton import triton_client, wait_until_ready
 from tests.conftest import REPO_ROOT, start_triton
+from tests.integration.triton_metrics import counters, counters_after
 
 MODEL = "batching_probe"
 
@@ -26,17 +23,6 @@ def probe_triton(servers) -> TritonSettings:
     wait_until_ready(triton_client(settings, "http"), MODEL)
     yield settings
     component.stop()
-
-
-def metric(text: str, name: str, model: str) -> float:
-    match = re.search(rf'^{name}{{model="{model}",version="1"}} (\S+)$', text, re.MULTILINE)
-    assert match, f"{name} for {model} not in Triton metrics"
-    return float(match.group(1))
-
-
-def read_metrics(settings: TritonSettings) -> str:
-    with urllib.request.urlopen(settings.metrics_url, timeout=5) as response:
-        return response.read().decode()
 
 
 async def infer_concurrently(settings: TritonSettings, payloads: list[bytes]) -> list[tuple[int, int]]:
@@ -57,21 +43,15 @@ async def infer_concurrently(settings: TritonSettings, payloads: list[bytes]) ->
 
 
 def test_64_concurrent_requests_are_batched(probe_triton: TritonSettings) -> None:
-    before = read_metrics(probe_triton)
-    requests_before = metric(before, "nv_inference_request_success", MODEL)
-    executions_before = metric(before, "nv_inference_exec_count", MODEL)
+    requests_before, executions_before = counters(probe_triton, MODEL)
 
     payloads = [bytes([i % 256]) * (i + 1) for i in range(64)]
     results = asyncio.run(infer_concurrently(probe_triton, payloads))
 
     assert [length for length, _ in results] == [len(p) for p in payloads]
-    deadline = time.monotonic() + 10  # Triton refreshes its metrics every couple of seconds
-    after = read_metrics(probe_triton)
-    while metric(after, "nv_inference_request_success", MODEL) - requests_before < 64 and time.monotonic() < deadline:
-        time.sleep(0.2)
-        after = read_metrics(probe_triton)
-    requests = metric(after, "nv_inference_request_success", MODEL) - requests_before
-    executions = metric(after, "nv_inference_exec_count", MODEL) - executions_before
+    requests_after, executions_after = counters_after(probe_triton, MODEL, requests_before + 64)
+    requests = requests_after - requests_before
+    executions = executions_after - executions_before
     assert requests == 64
     # Triton's own counters: fewer executions than requests means executions held several requests.
     assert executions < requests, f"{executions} executions for {requests} requests: no batching"
