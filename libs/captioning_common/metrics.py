@@ -17,7 +17,8 @@ class PipelineMetrics:
 
     Names: ``captioning_messages_total{topic,outcome}``, ``captioning_stage_seconds{stage}``,
     ``captioning_batch_size``, ``captioning_errors_total{reason}``,
-    ``captioning_dead_letters_total{topic,reason}``, ``captioning_consumer_lag{topic,partition}``;
+    ``captioning_dead_letters_total{topic,reason}``, ``captioning_consumer_lag{topic,partition}``,
+    ``captioning_http_requests_total{method,route,code}``;
     every one labelled with ``service``.
     """
 
@@ -37,6 +38,9 @@ class PipelineMetrics:
         self.dead_letters = Counter(
             "captioning_dead_letters", "Records sent to a dead-letter topic.", ["service", "topic", "reason"], registry=self.registry
         )
+        self.requests = Counter(
+            "captioning_http_requests", "HTTP requests by route and status code.", ["service", "method", "route", "code"], registry=self.registry
+        )
         self.consumer_lag = Gauge(
             "captioning_consumer_lag", "Records behind the high watermark.", ["service", "topic", "partition"], registry=self.registry
         )
@@ -44,6 +48,10 @@ class PipelineMetrics:
     def message(self, topic: str, outcome: str) -> None:
         """Count one message of ``topic`` with ``outcome`` (e.g. ok, dead_letter, retry)."""
         self.messages.labels(self.service, topic, outcome).inc()
+
+    def request(self, method: str, route: str, status: int) -> None:
+        """Count one answered HTTP request."""
+        self.requests.labels(self.service, method, route, str(status)).inc()
 
     def error(self, reason: str) -> None:
         """Count one error of ``reason``."""

@@ -77,7 +77,13 @@ class ServiceSettings(BaseSettings):
 
     model_config = _config("")
 
-    service_name: str = Field("captioning", description="Name used in logs, metrics and event `source`.")
     log_level: str = Field("INFO", description="Python log level.")
-    ops_host: str = Field("127.0.0.1", description="Bind address of the /metrics, /healthz, /readyz server.")
-    ops_port: int = Field(9400, description="Port of the /metrics, /healthz, /readyz server (0: any free port).")
+    api_keys: SecretStr = Field(
+        SecretStr(""),
+        description="Comma-separated keys accepted in the `X-API-Key` header of the ingest and search APIs (never logged). Empty: every `/v1` request gets 401.",
+    )
+    bind_host: str = Field("127.0.0.1", description="Address every service's HTTP server (API or /metrics, /healthz, /readyz) binds to.")
+
+    def api_key_list(self) -> list[str]:
+        """The configured API keys."""
+        return [key.strip() for key in self.api_keys.get_secret_value().split(",") if key.strip()]

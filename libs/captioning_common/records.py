@@ -1,0 +1,98 @@
+"""Where each image's original and per-stage records live in the bucket, and its status.
+
+Layout (``<id>`` is the lowercase hex SHA-256 of the original bytes):
+
+- ``originals/<id>``: the uploaded bytes, content-addressed;
+- ``records/<id>/received.json``: written by ingest; creating it is the claim that
+  starts exactly one run per distinct image;
+- ``records/<id>/captions.json``: the caption record, written by the caption service;
+- ``records/<id>/moderation.json``: the latest verdict, written by moderation;
+- ``records/<id>/index.json``: written by indexing once the image is searchable;
+- ``records/<id>/failure.json``: written by any stage that dead-lettered the image.
+
+Every stage writes its record before it produces its event, so the status read
+from these objects never runs behind the topics.
+"""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from captioning_common.storage import ObjectStore
+
+STAGES = ("received", "captions", "moderation", "index", "failure")
+_STATUS_BY_STAGE = (("index", "indexed"), ("moderation", "moderated"), ("captions", "captioned"), ("received", "received"))
+
+
+def original_key(image_id: str) -> str:
+    """Content-addressed key of an original."""
+    return f"originals/{image_id}"
+
+
+def record_key(image_id: str, stage: str) -> str:
+    """Key of one stage's JSON record of an image."""
+    if stage not in STAGES:
+        raise ValueError(f"unknown record stage {stage!r}")
+    return f"records/{image_id}/{stage}.json"
+
+
+class ImageRecords:
+    """Reads and writes the per-stage JSON records of images."""
+
+    def __init__(self, store: ObjectStore) -> None:
+        self.store = store
+
+    def put(self, image_id: str, stage: str, record: dict[str, Any]) -> None:
+        """Write (or overwrite) a stage record."""
+        self.store.put(record_key(image_id, stage), _encode(record), content_type="application/json")
+
+    def create(self, image_id: str, stage: str, record: dict[str, Any]) -> bool:
+        """Write a stage record only if none exists (atomic in the store); False when one did."""
+        try:
+            self.store.client.put_object(
+                Bucket=self.store.bucket,
+                Key=record_key(image_id, stage),
+                Body=_encode(record),
+                ContentType="application/json",
+                IfNoneMatch="*",
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+                return False
+            raise
+        return True
+
+    def get(self, image_id: str, stage: str) -> dict[str, Any] | None:
+        """A stage record, or None when that stage has not written one."""
+        try:
+            return json.loads(self.store.get(record_key(image_id, stage)))
+        except KeyError:
+            return None
+
+    def delete(self, image_id: str, stage: str) -> None:
+        """Remove a stage record (no error when absent)."""
+        self.store.delete(record_key(image_id, stage))
+
+    def all(self, image_id: str) -> dict[str, dict[str, Any]]:
+        """Every stage record of an image that exists, read concurrently."""
+        with ThreadPoolExecutor(len(STAGES)) as pool:
+            found = dict(zip(STAGES, pool.map(lambda stage: self.get(image_id, stage), STAGES)))
+        return {stage: record for stage, record in found.items() if record is not None}
+
+
+def status_of(records: dict[str, dict[str, Any]]) -> str:
+    """``failed``, ``indexed``, ``moderated``, ``captioned`` or ``received`` from an image's records."""
+    if "failure" in records:
+        return "failed"
+    for stage, status in _STATUS_BY_STAGE:
+        if stage in records:
+            return status
+    raise ValueError("an image without a received record has no status")
+
+
+def _encode(record: dict[str, Any]) -> bytes:
+    return json.dumps(record, ensure_ascii=False, sort_keys=True).encode()

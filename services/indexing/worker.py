@@ -1,0 +1,113 @@
+"""The indexing stage: approved verdicts from ``captions.moderated`` into the search index.
+
+Only APPROVE verdicts are indexed. Each batch is one upsert keyed by image id, so a
+replay can never create a second row; an image whose ``index`` record already
+names the same verdict is skipped altogether (no write, no second
+``index.updated`` event).
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import Future
+from datetime import datetime, timezone
+
+from confluent_kafka import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from captioning_common.events import EnvelopeError, decode_event
+from captioning_common.kafka.producer import EventProducer
+from captioning_common.metrics import PipelineMetrics
+from captioning_common.records import ImageRecords
+from captioning_common.stage import DeadLetters
+from captioning_events.v1.index_pb2 import IndexOperation, IndexUpdated
+from captioning_events.v1.moderation_pb2 import ModerationVerdict, Verdict
+from services.indexing.index_store import CaptionIndex, IndexEntry
+
+log = logging.getLogger(__name__)
+
+INPUT_TOPIC = "captions.moderated"
+OUTPUT_TOPIC = "index.updated"
+
+
+class IndexingWorker:
+    """Upserts each batch of approved images and announces them on ``index.updated``."""
+
+    def __init__(self, index: CaptionIndex, records: ImageRecords, producer: EventProducer, metrics: PipelineMetrics) -> None:
+        self.index = index
+        self.records = records
+        self.producer = producer
+        self.metrics = metrics
+        self.dead_letters = DeadLetters("indexing", producer, records, metrics)
+
+    def handle(self, batch: list[Message]) -> None:
+        """Index a batch; returns once the index commit and every event are done, raises on transient failures."""
+        self.metrics.observe_batch(len(batch))
+        pending: list[Future] = []
+        entries: dict[str, tuple[IndexEntry, str]] = {}
+        for record in batch:
+            try:
+                _, verdict = decode_event(record.headers(), record.value())
+                if not isinstance(verdict, ModerationVerdict) or not verdict.image_id:
+                    raise EnvelopeError(f"expected a ModerationVerdict event, got {type(verdict).__name__}")
+            except EnvelopeError as exc:
+                pending.append(self.dead_letters.send(record, "invalid_event", str(exc)))
+                continue
+            if verdict.verdict != Verdict.VERDICT_APPROVE:
+                self.metrics.message(record.topic(), "not_approved")
+                continue
+            moderated_at = verdict.moderated_at.ToDatetime(timezone.utc).isoformat()
+            indexed = self.records.get(verdict.image_id, "index")
+            if indexed is not None and indexed.get("moderated_at") == moderated_at:
+                self.metrics.message(record.topic(), "already_indexed")
+                continue
+            entries[verdict.image_id] = (entry_of(verdict), moderated_at)  # the latest verdict of an image wins
+        if entries:
+            with self.metrics.time_stage("index_upsert"):
+                version = self.index.upsert([entry for entry, _ in entries.values()])
+            indexed_at = _now()
+            for image_id, (_, moderated_at) in entries.items():
+                self.records.put(image_id, "index", {
+                    "index": self.index.settings.table,
+                    "index_version": version,
+                    "moderated_at": moderated_at,
+                    "indexed_at": indexed_at.ToDatetime(timezone.utc).isoformat(),
+                })
+                event = IndexUpdated(
+                    image_id=image_id,
+                    index_name=self.index.settings.table,
+                    operation=IndexOperation.INDEX_OPERATION_UPSERT,
+                    index_version=version,
+                    indexed_at=indexed_at,
+                )
+                pending.append(self.producer.produce(OUTPUT_TOPIC, event, key=image_id))
+                self.metrics.message(INPUT_TOPIC, "indexed")
+        for future in pending:
+            future.result()
+
+
+def entry_of(verdict: ModerationVerdict) -> IndexEntry:
+    """The index entry of an approved verdict (captions as released by moderation)."""
+    by_language = {caption.language: caption for caption in verdict.captions}
+    keywords: list[str] = []
+    hashtags: list[str] = []
+    for caption in verdict.captions:
+        keywords += [k for k in caption.keywords if k not in keywords]
+        hashtags += [h for h in caption.hashtags if h not in hashtags]
+    return IndexEntry(
+        image_id=verdict.image_id,
+        image_bucket=verdict.image.bucket,
+        image_key=verdict.image.key,
+        caption_model=f"{verdict.caption_model.name}:{verdict.caption_model.version}",
+        caption_en=by_language["en"].text if "en" in by_language else "",
+        caption_ko=by_language["ko"].text if "ko" in by_language else "",
+        keywords=keywords,
+        hashtags=hashtags,
+        indexed_at=datetime.now(timezone.utc),
+    )
+
+
+def _now() -> Timestamp:
+    stamp = Timestamp()
+    stamp.GetCurrentTime()
+    return stamp

@@ -1,0 +1,146 @@
+"""Turning a validated image into a stored original and one ``images.uploaded`` event.
+
+Both entry points (HTTP upload and claim-check submission) go through ``Intake.accept``:
+
+1. the original is stored under its content address (same bytes, same key);
+2. the ``received`` record is created only if absent: this claim makes exactly
+   one run per distinct image, even for concurrent duplicate uploads;
+3. ``images.uploaded`` is produced and acknowledged by the broker; only then is
+   the record marked ``queued`` and the image reported accepted.
+
+If producing fails the claim is released, so a retry starts the run. A claim left
+``pending`` by a crashed ingest process is taken over by the next duplicate once
+it is older than the producer's delivery timeout.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from captioning_common.kafka.producer import EventProducer
+from captioning_common.records import ImageRecords, original_key
+from captioning_events.v1.common_pb2 import ObjectRef
+from captioning_events.v1.image_pb2 import ImageUploaded
+from services.ingest.validation import ValidImage
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_LANGUAGES = ("en", "ko")
+OUTPUT_TOPIC = "images.uploaded"
+
+
+class InvalidRequest(ValueError):
+    """A request field that is not acceptable (machine-readable code and message)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What a client asked for besides the image."""
+
+    languages: tuple[str, ...] = SUPPORTED_LANGUAGES
+    client_ref: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+    source: str = "upload"
+
+
+def parse_languages(values: list[str]) -> tuple[str, ...]:
+    """Languages from repeated and/or comma-separated values; all supported ones when empty."""
+    languages = []
+    for value in values:
+        for language in value.split(","):
+            language = language.strip().lower()
+            if not language:
+                continue
+            if language not in SUPPORTED_LANGUAGES:
+                raise InvalidRequest("unsupported_language", f"language {language!r} is not supported: use {', '.join(SUPPORTED_LANGUAGES)}")
+            if language not in languages:
+                languages.append(language)
+    return tuple(languages) or SUPPORTED_LANGUAGES
+
+
+def check_metadata(metadata: dict, client_ref: str) -> None:
+    """Reject metadata that is not a small string-to-string map, or an overlong client_ref."""
+    if len(client_ref) > 256:
+        raise InvalidRequest("invalid_client_ref", "client_ref is longer than 256 characters")
+    if not isinstance(metadata, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
+        raise InvalidRequest("invalid_metadata", "metadata must be a JSON object of string values")
+    if len(metadata) > 32 or any(len(k) > 128 or len(v) > 1024 for k, v in metadata.items()):
+        raise InvalidRequest("invalid_metadata", "metadata allows at most 32 keys of 128 characters with values of 1024")
+
+
+class Intake:
+    """Stores originals, claims runs and produces ``images.uploaded``."""
+
+    def __init__(self, records: ImageRecords, producer: EventProducer, claim_timeout_s: float) -> None:
+        self.records = records
+        self.store = records.store
+        self.producer = producer
+        self.claim_timeout_s = claim_timeout_s
+
+    def accept(self, data: bytes, image: ValidImage, submission: Submission) -> tuple[dict, bool]:
+        """(the received record, True when this call started the run) for a validated image."""
+        key = original_key(image.image_id)
+        if self.store.head(key) is None:
+            self.store.put(key, data, content_type=image.content_type)
+        received = {
+            "image_id": image.image_id,
+            "object": {"bucket": self.store.bucket, "key": key},
+            "content_type": image.content_type,
+            "size_bytes": image.size_bytes,
+            "width": image.width,
+            "height": image.height,
+            "languages": list(submission.languages),
+            "client_ref": submission.client_ref,
+            "metadata": submission.metadata,
+            "source": submission.source,
+            "received_at": datetime.now(timezone.utc).isoformat(),
+            "state": "pending",
+        }
+        if not self.records.create(image.image_id, "received", received):
+            existing = self.records.get(image.image_id, "received") or {}
+            if not self._abandoned(existing):
+                return existing, False
+            log.warning("taking over an abandoned claim", extra={"image_id": image.image_id})
+            self.records.put(image.image_id, "received", received)
+        try:
+            delivery = self.producer.send(OUTPUT_TOPIC, uploaded_event(received), key=image.image_id)
+        except Exception:
+            self.records.delete(image.image_id, "received")
+            raise
+        received |= {"state": "queued", "event": {"topic": delivery.topic, "partition": delivery.partition, "offset": delivery.offset}}
+        self.records.put(image.image_id, "received", received)
+        return received, True
+
+    def _abandoned(self, record: dict) -> bool:
+        if record.get("state") != "pending":
+            return False
+        received_at = datetime.fromisoformat(record["received_at"]).timestamp()
+        return time.time() - received_at > self.claim_timeout_s
+
+
+def uploaded_event(received: dict) -> ImageUploaded:
+    """The ImageUploaded event of a received record."""
+    uploaded_at = Timestamp()
+    uploaded_at.FromDatetime(datetime.fromisoformat(received["received_at"]))
+    return ImageUploaded(
+        image_id=received["image_id"],
+        object=ObjectRef(**received["object"]),
+        content_type=received["content_type"],
+        size_bytes=received["size_bytes"],
+        width=received["width"],
+        height=received["height"],
+        languages=received["languages"],
+        client_ref=received["client_ref"],
+        metadata=received["metadata"],
+        uploaded_at=uploaded_at,
+    )

@@ -1,0 +1,174 @@
+"""The moderation stage: screens each image and its captions, and applies review decisions.
+
+Inputs: ``captions.generated`` (new captions) and ``moderation.decisions`` (a human's
+decision on an item held for review). Outputs: every verdict to ``captions.moderated``,
+REVIEW verdicts also to ``moderation.review``. The verdict is written to the image's
+``moderation`` record before it is produced. A replayed ``captions.generated`` event
+whose captions were already moderated re-emits the stored verdict, so a replay never
+overrides a reviewer's decision.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import Future
+from datetime import datetime, timezone
+
+from confluent_kafka import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from captioning_common.events import EnvelopeError, decode_event
+from captioning_common.kafka.producer import EventProducer
+from captioning_common.logs import image_context
+from captioning_common.metrics import PipelineMetrics
+from captioning_common.records import ImageRecords
+from captioning_common.stage import DeadLetters
+from captioning_events.v1.caption_pb2 import Caption, CaptionGenerated
+from captioning_events.v1.common_pb2 import ModelInfo, ObjectRef
+from captioning_events.v1.moderation_pb2 import ModerationReason, ModerationVerdict, ReviewDecision, Verdict
+from services.moderation.image_classifier import ImageClassifier
+from services.moderation.policy import decide
+from services.moderation.settings import ModerationSettings
+
+log = logging.getLogger(__name__)
+
+INPUT_TOPICS = ("captions.generated", "moderation.decisions")
+VERDICTS_TOPIC = "captions.moderated"
+REVIEW_TOPIC = "moderation.review"
+VERDICT_NAMES = {Verdict.VERDICT_APPROVE: "approve", Verdict.VERDICT_REVIEW: "review", Verdict.VERDICT_REJECT: "reject"}
+_VERDICT_VALUES = {name: value for value, name in VERDICT_NAMES.items()}
+
+
+class ModerationWorker:
+    """Handles batches of caption events and review decisions."""
+
+    def __init__(
+        self,
+        settings: ModerationSettings,
+        classifier: ImageClassifier,
+        records: ImageRecords,
+        producer: EventProducer,
+        metrics: PipelineMetrics,
+    ) -> None:
+        self.settings = settings
+        self.classifier = classifier
+        self.records = records
+        self.store = records.store
+        self.producer = producer
+        self.metrics = metrics
+        self.dead_letters = DeadLetters("moderation", producer, records, metrics)
+
+    def handle(self, batch: list[Message]) -> None:
+        """Moderate a batch; returns once every output is acknowledged, raises on transient failures."""
+        self.metrics.observe_batch(len(batch))
+        pending: list[Future] = []
+        for record in batch:
+            try:
+                _, event = decode_event(record.headers(), record.value())
+            except EnvelopeError as exc:
+                pending.append(self.dead_letters.send(record, "invalid_event", str(exc)))
+                continue
+            with image_context(getattr(event, "image_id", None)):
+                if isinstance(event, CaptionGenerated):
+                    pending += self._moderate(record, event)
+                elif isinstance(event, ReviewDecision):
+                    pending += self._apply_decision(record, event)
+                else:
+                    pending.append(self.dead_letters.send(record, "invalid_event", f"unexpected event {type(event).__name__}"))
+        with self.metrics.time_stage("produce"):
+            for future in pending:
+                future.result()
+
+    def _moderate(self, record: Message, event: CaptionGenerated) -> list[Future]:
+        generated_at = event.generated_at.ToDatetime(timezone.utc).isoformat()
+        existing = self.records.get(event.image_id, "moderation")
+        if existing is not None and existing.get("caption_generated_at") == generated_at:
+            self.metrics.message(record.topic(), "replayed")
+            return self._publish(verdict_event(existing))
+        try:
+            image = self.store.get(event.image.key)
+        except KeyError:
+            return [self.dead_letters.send(record, "object_missing", f"no object s3://{event.image.bucket}/{event.image.key}", event.image_id)]
+        try:
+            with self.metrics.time_stage("image_classifier"):
+                findings = self.classifier.classify(image)
+        except ValueError as exc:
+            return [self.dead_letters.send(record, "image_undecodable", str(exc), event.image_id)]
+        with self.metrics.time_stage("text_policy"):
+            decision = decide(list(event.captions), findings, self.settings)
+        verdict = ModerationVerdict(
+            image_id=event.image_id,
+            image=event.image,
+            verdict=decision.verdict,
+            reasons=decision.reasons,
+            captions=decision.captions,
+            caption_model=event.model,
+            moderated_at=_now(),
+        )
+        self.records.put(event.image_id, "moderation", verdict_record(verdict, generated_at))
+        self.metrics.message(record.topic(), VERDICT_NAMES[decision.verdict])
+        return self._publish(verdict)
+
+    def _apply_decision(self, record: Message, decision: ReviewDecision) -> list[Future]:
+        existing = self.records.get(decision.image_id, "moderation")
+        if existing is None or existing["verdict"] != "review":
+            if existing is not None and existing.get("reviewer") == decision.reviewer and existing["verdict"] == VERDICT_NAMES.get(decision.verdict):
+                self.metrics.message(record.topic(), "replayed")
+                return self._publish(verdict_event(existing))
+            return [self.dead_letters.send(record, "not_in_review", f"image {decision.image_id} is not held for review", decision.image_id or "")]
+        if decision.verdict not in (Verdict.VERDICT_APPROVE, Verdict.VERDICT_REJECT):
+            return [self.dead_letters.send(record, "invalid_decision", "a review decision must approve or reject", "")]
+        verdict = verdict_event(existing)
+        verdict.verdict = decision.verdict
+        verdict.reviewer = decision.reviewer
+        verdict.reasons.append(ModerationReason(code="review.decision", detail=decision.note or VERDICT_NAMES[decision.verdict], score=1.0))
+        verdict.moderated_at.CopyFrom(_now())
+        self.records.put(decision.image_id, "moderation", verdict_record(verdict, existing["caption_generated_at"]))
+        self.metrics.message(record.topic(), f"review_{VERDICT_NAMES[decision.verdict]}")
+        return self._publish(verdict)
+
+    def _publish(self, verdict: ModerationVerdict) -> list[Future]:
+        futures = [self.producer.produce(VERDICTS_TOPIC, verdict, key=verdict.image_id)]
+        if verdict.verdict == Verdict.VERDICT_REVIEW:
+            futures.append(self.producer.produce(REVIEW_TOPIC, verdict, key=verdict.image_id))
+        return futures
+
+
+def _now() -> Timestamp:
+    stamp = Timestamp()
+    stamp.GetCurrentTime()
+    return stamp
+
+
+def verdict_record(verdict: ModerationVerdict, caption_generated_at: str) -> dict:
+    """The JSON moderation record of a verdict."""
+    return {
+        "image_id": verdict.image_id,
+        "image": {"bucket": verdict.image.bucket, "key": verdict.image.key},
+        "verdict": VERDICT_NAMES[verdict.verdict],
+        "reasons": [{"code": r.code, "detail": r.detail, "score": round(r.score, 6)} for r in verdict.reasons],
+        "captions": [
+            {"language": c.language, "text": c.text, "keywords": list(c.keywords), "hashtags": list(c.hashtags), "score": round(c.score, 6)}
+            for c in verdict.captions
+        ],
+        "caption_model": {"name": verdict.caption_model.name, "version": verdict.caption_model.version},
+        "caption_generated_at": caption_generated_at,
+        "moderated_at": verdict.moderated_at.ToDatetime(timezone.utc).isoformat(),
+        "reviewer": verdict.reviewer,
+    }
+
+
+def verdict_event(record: dict) -> ModerationVerdict:
+    """The ModerationVerdict event of a JSON moderation record."""
+    moderated_at = Timestamp()
+    moderated_at.FromDatetime(datetime.fromisoformat(record["moderated_at"]))
+    return ModerationVerdict(
+        image_id=record["image_id"],
+        image=ObjectRef(**record["image"]),
+        verdict=_VERDICT_VALUES[record["verdict"]],
+        reasons=[ModerationReason(**reason) for reason in record["reasons"]],
+        captions=[Caption(**caption) for caption in record["captions"]],
+        caption_model=ModelInfo(**record["caption_model"]),
+        moderated_at=moderated_at,
+        reviewer=record["reviewer"],
+    )
