@@ -29,7 +29,7 @@ $(GENERATED): $(PROTOS) $(VENV)/.tools
 	touch $@
 
 $(STAMP): pyproject.toml $(GENERATED)
-	$(PY) -m pip install -q -e '.[dev,model,services]'
+	$(PY) -m pip install -q -e '.[dev,model,services,nudenet]'
 	touch $@
 
 protos: $(GENERATED)  ## generate Python code from protos/

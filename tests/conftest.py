@@ -103,3 +103,48 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+class Pipeline:
+    """The four services of a test session, started on free ports with their own consumer groups."""
+
+    API_KEY = "test-key"
+
+    def __init__(self, pool: ServerPool) -> None:
+        from localinfra.pipeline import SERVICE_NAMES, PipelineService
+
+        self.env = {
+            "CAPTIONING_API_KEYS": self.API_KEY,
+            "CAPTIONING_INGEST_PORT": str(free_port()),
+            "CAPTIONING_CAPTION_PORT": str(free_port()),
+            "CAPTIONING_MODERATION_PORT": str(free_port()),
+            "CAPTIONING_INDEXING_PORT": str(free_port()),
+            "CAPTIONING_INDEXING_INDEX_PREFIX": "test-index",
+            # Items whose captions guess sensitive attributes go to review, so the review flow is exercised.
+            "CAPTIONING_MODERATION_SENSITIVE_ATTRIBUTE_POLICY": "flag",
+        }
+        for name in SERVICE_NAMES:
+            self.env[f"CAPTIONING_{name.upper()}_GROUP_ID"] = f"test-{name}"
+        self.services = {
+            name: PipelineService(pool.config, name, env=self.env, instance=f"test-{name}") for name in SERVICE_NAMES
+        }
+        for service in self.services.values():
+            pool.start_extra(service)
+
+    @property
+    def ingest_url(self) -> str:
+        return f"http://127.0.0.1:{self.env['CAPTIONING_INGEST_PORT']}"
+
+    @property
+    def search_url(self) -> str:
+        return f"http://127.0.0.1:{self.env['CAPTIONING_INDEXING_PORT']}"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"X-API-Key": self.API_KEY}
+
+
+@pytest.fixture(scope="session")
+def pipeline(servers: ServerPool, kafka, s3, triton) -> Pipeline:
+    """The ingest, caption, moderation and indexing services, running against the real servers."""
+    return Pipeline(servers)

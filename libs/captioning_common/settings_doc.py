@@ -17,6 +17,10 @@ SETTINGS_CLASSES = (
     "captioning_common.settings:KafkaSettings",
     "captioning_common.settings:S3Settings",
     "captioning_common.settings:TritonSettings",
+    "services.ingest.settings:IngestSettings",
+    "services.caption.settings:CaptionSettings",
+    "services.moderation.settings:ModerationSettings",
+    "services.indexing.settings:IndexingSettings",
     "localinfra.settings:LocalInfraSettings",
 )
 

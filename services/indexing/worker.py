@@ -1,8 +1,9 @@
 """The indexing stage: approved verdicts from ``captions.moderated`` into the search index.
 
-Only APPROVE verdicts are indexed. Each batch is one upsert keyed by image id, so a
-replay can never create a second row; an image whose ``index`` record already
-names the same verdict is skipped altogether (no write, no second
+Only APPROVE verdicts are indexed; a later REVIEW or REJECT verdict (a reviewer's
+decision) removes an indexed image again. Each batch is one upsert keyed by image
+id, so a replay can never create a second row; an image whose ``index`` record
+already names the same verdict is skipped altogether (no write, no second
 ``index.updated`` event).
 """
 
@@ -45,6 +46,7 @@ class IndexingWorker:
         self.metrics.observe_batch(len(batch))
         pending: list[Future] = []
         entries: dict[str, tuple[IndexEntry, str]] = {}
+        removals: set[str] = set()
         for record in batch:
             try:
                 _, verdict = decode_event(record.headers(), record.value())
@@ -53,15 +55,22 @@ class IndexingWorker:
             except EnvelopeError as exc:
                 pending.append(self.dead_letters.send(record, "invalid_event", str(exc)))
                 continue
+            indexed = self.records.get(verdict.image_id, "index")
             if verdict.verdict != Verdict.VERDICT_APPROVE:
+                entries.pop(verdict.image_id, None)  # the latest verdict of an image wins
+                if indexed is not None:
+                    removals.add(verdict.image_id)
                 self.metrics.message(record.topic(), "not_approved")
                 continue
             moderated_at = verdict.moderated_at.ToDatetime(timezone.utc).isoformat()
-            indexed = self.records.get(verdict.image_id, "index")
             if indexed is not None and indexed.get("moderated_at") == moderated_at:
                 self.metrics.message(record.topic(), "already_indexed")
                 continue
-            entries[verdict.image_id] = (entry_of(verdict), moderated_at)  # the latest verdict of an image wins
+            if not any(caption.text for caption in verdict.captions):
+                pending.append(self.dead_letters.send(record, "no_caption", "an approved verdict without any caption cannot be indexed"))
+                continue
+            removals.discard(verdict.image_id)
+            entries[verdict.image_id] = (entry_of(verdict), moderated_at)
         if entries:
             with self.metrics.time_stage("index_upsert"):
                 version = self.index.upsert([entry for entry, _ in entries.values()])
@@ -82,8 +91,27 @@ class IndexingWorker:
                 )
                 pending.append(self.producer.produce(OUTPUT_TOPIC, event, key=image_id))
                 self.metrics.message(INPUT_TOPIC, "indexed")
+        if removals:
+            pending += self._remove(sorted(removals))
         for future in pending:
             future.result()
+
+    def _remove(self, image_ids: list[str]) -> list[Future]:
+        with self.metrics.time_stage("index_delete"):
+            version = self.index.delete(image_ids)
+        futures = []
+        for image_id in image_ids:
+            self.records.delete(image_id, "index")
+            event = IndexUpdated(
+                image_id=image_id,
+                index_name=self.index.settings.table,
+                operation=IndexOperation.INDEX_OPERATION_DELETE,
+                index_version=version,
+                indexed_at=_now(),
+            )
+            futures.append(self.producer.produce(OUTPUT_TOPIC, event, key=image_id))
+            self.metrics.message(INPUT_TOPIC, "removed")
+        return futures
 
 
 def entry_of(verdict: ModerationVerdict) -> IndexEntry:

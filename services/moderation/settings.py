@@ -19,8 +19,8 @@ class ModerationSettings(BaseSettings):
     image_classifier: Literal["nudenet", "none"] = Field(
         "nudenet", description="Image classifier: `nudenet` (bundled ONNX detector, AGPL-3.0 licence text) or `none`."
     )
-    nudity_reject_score: float = Field(0.6, description="Exposed-nudity detection score at or above which an image is rejected.")
-    nudity_review_score: float = Field(0.3, description="Exposed-nudity detection score at or above which an image goes to review.")
+    nudity_reject_score: float = Field(0.85, description="Exposed-nudity detection score at or above which an image is rejected.")
+    nudity_review_score: float = Field(0.65, description="Exposed-nudity detection score at or above which an image goes to review.")
     profanity_reject_score: float = Field(0.9, description="Caption profanity probability at or above which the item is rejected.")
     profanity_review_score: float = Field(0.5, description="Caption profanity probability at or above which the item goes to review.")
     sensitive_attribute_policy: Literal["neutralise", "flag"] = Field(

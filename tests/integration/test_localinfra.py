@@ -16,7 +16,7 @@ def localinfra(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_status_shows_every_server_healthy(kafka, s3, triton) -> None:
-    result = localinfra("status")
+    result = localinfra("status", "kafka", "s3", "triton")
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert [line.split()[0] for line in lines] == ["kafka", "s3", "triton"]
@@ -24,7 +24,7 @@ def test_status_shows_every_server_healthy(kafka, s3, triton) -> None:
 
 
 def test_up_is_idempotent(kafka, s3, triton) -> None:
-    result = localinfra("up")
+    result = localinfra("up", "kafka", "s3", "triton")
     assert result.returncode == 0, result.stdout + result.stderr
     for name in ("kafka", "s3", "triton"):
         assert f"{name}: healthy (" in result.stdout
@@ -35,4 +35,4 @@ def test_up_is_idempotent(kafka, s3, triton) -> None:
 def test_unknown_component_is_a_clear_error() -> None:
     result = localinfra("up", "postgres")
     assert result.returncode == 1
-    assert "unknown component(s) postgres; known: kafka, s3, triton" in result.stderr
+    assert "unknown component(s) postgres; known: kafka, s3, triton, ingest, caption, moderation, indexing" in result.stderr

@@ -1,0 +1,114 @@
+"""Image classifiers that look for nudity in the ingested images.
+
+The NudeNet detector (the ``nudenet`` package with its bundled ``320n.onnx``
+model) is distributed under an AGPL-3.0 licence text. It is an optional,
+swappable component: ``nudenet`` is imported only when
+:func:`image_classifier_for` selects it (``image_classifier="nudenet"``);
+``image_classifier="none"`` turns image classification off, and any object
+satisfying :class:`ImageClassifier` can take its place.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from importlib.metadata import version
+from typing import Protocol
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from services.moderation.settings import ModerationSettings
+
+# NudeNet labels that count as nudity; covered parts, faces, feet, bellies,
+# armpits and male breasts do not.
+NUDITY_LABELS = frozenset(
+    {
+        "FEMALE_BREAST_EXPOSED",
+        "FEMALE_GENITALIA_EXPOSED",
+        "MALE_GENITALIA_EXPOSED",
+        "BUTTOCKS_EXPOSED",
+        "ANUS_EXPOSED",
+    }
+)
+
+
+@dataclass(frozen=True)
+class ImageFinding:
+    """One nudity detection: its label, confidence in 0..1 and box (x, y, width, height) in pixels."""
+
+    label: str
+    score: float
+    box: tuple[int, int, int, int] | None = None
+
+
+class ImageClassifier(Protocol):
+    """Finds nudity in an encoded image; implementations must be safe to call from several threads."""
+
+    name: str
+    version: str
+
+    def classify(self, image_bytes: bytes) -> list[ImageFinding]:
+        """Return the nudity findings in the image; raise ValueError if the bytes are not an image."""
+        ...
+
+
+def decode_bgr(image_bytes: bytes) -> np.ndarray:
+    """Decode any Pillow-readable image (PNG, JPEG, WebP, ...; any mode) into an HxWx3 uint8 BGR array.
+
+    EXIF orientation is applied, 16-bit grayscale is scaled to 8 bits and transparent
+    images are composited onto white, so the array shows what a viewer sees.
+    Raises ValueError on undecodable bytes.
+    """
+    try:
+        with Image.open(io.BytesIO(image_bytes)) as image:
+            image = ImageOps.exif_transpose(image)
+            if image.mode.startswith("I"):  # 16-bit grayscale: scale down, Pillow would clip at 255
+                image = Image.fromarray((np.asarray(image).clip(0, 65535) >> 8).astype(np.uint8))
+            if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+                rgba = image.convert("RGBA")
+                image = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba)
+            rgb = image.convert("RGB")
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        raise ValueError(f"cannot decode image ({len(image_bytes)} bytes): {error}") from error
+    return np.ascontiguousarray(np.asarray(rgb)[:, :, ::-1])
+
+
+class NudeNetClassifier:
+    """NudeNet's bundled 320n ONNX detector; one ONNX Runtime session, shared by all threads."""
+
+    name = "nudenet"
+
+    def __init__(self) -> None:
+        from nudenet import NudeDetector  # AGPL-3.0 licence text: imported only when selected
+
+        self.version = f"{version('nudenet')}/320n"
+        # NudeDetector keeps no per-call state and InferenceSession.run is thread-safe.
+        self._detector = NudeDetector()
+
+    def classify(self, image_bytes: bytes) -> list[ImageFinding]:
+        """Return the exposed-nudity detections in the image."""
+        detections = self._detector.detect(decode_bgr(image_bytes))
+        return [
+            ImageFinding(label=d["class"], score=float(d["score"]), box=tuple(d["box"]))
+            for d in detections
+            if d["class"] in NUDITY_LABELS
+        ]
+
+
+class NoImageClassifier:
+    """Image classification turned off: never finds anything."""
+
+    name = "none"
+    version = ""
+
+    def classify(self, image_bytes: bytes) -> list[ImageFinding]:
+        """Return no findings."""
+        return []
+
+
+def image_classifier_for(settings: ModerationSettings) -> ImageClassifier:
+    """Build the image classifier chosen by ``settings.image_classifier`` (loads its model once)."""
+    if settings.image_classifier == "nudenet":
+        return NudeNetClassifier()
+    return NoImageClassifier()

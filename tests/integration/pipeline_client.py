@@ -1,0 +1,116 @@
+"""Talking to the running pipeline for the tests: uploads, status polling, topic reads."""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+from confluent_kafka import Consumer, TopicPartition
+
+from captioner.render import render
+from captioner.scenes import SceneSampler
+from captioning_common.events import EnvelopeError, decode_event
+from captioning_common.settings import KafkaSettings
+
+FINAL = ("indexed", "failed")
+# Images are content-addressed and the local servers keep their data between test
+# sessions, so each session draws its own scenes (the salt is in failure messages).
+SESSION_SALT = int.from_bytes(os.urandom(3), "big")
+FORMATS = ("PNG", "JPEG", "WEBP")
+
+
+def scene_images(count: int, seed: int) -> list[bytes]:
+    """``count`` generated scenes (photo, illustration and line art), cycling PNG, JPEG and WebP; new each session."""
+    sampler = SceneSampler(seed * 1_000_003 + SESSION_SALT)
+    images = []
+    for i in range(count):
+        buffer = io.BytesIO()
+        render(sampler.sample(), seed * 100_000 + i).save(buffer, format=FORMATS[i % len(FORMATS)], quality=92)
+        images.append(buffer.getvalue())
+    return images
+
+
+def upload(pipeline, data: bytes, **form: str) -> requests.Response:
+    """POST one image to the ingest API."""
+    return requests.post(f"{pipeline.ingest_url}/v1/images", files={"file": ("image", data)}, data=form, headers=pipeline.headers, timeout=60)
+
+
+def upload_all(pipeline, images: list[bytes], workers: int = 8) -> list[requests.Response]:
+    """Upload concurrently; responses in input order."""
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(lambda data: upload(pipeline, data), images))
+
+
+def image_status(pipeline, image_id: str) -> dict:
+    """``GET /v1/images/{id}`` body (asserting 200)."""
+    response = requests.get(f"{pipeline.ingest_url}/v1/images/{image_id}", headers=pipeline.headers, timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def wait_for(pipeline, image_ids: list[str], done=lambda s: s["status"] in FINAL or s["verdict"] in ("review", "reject"), timeout_s: float = 300) -> dict[str, dict]:
+    """Poll until ``done`` holds for every image; returns the last status of each."""
+    deadline = time.monotonic() + timeout_s
+    remaining = set(image_ids)
+    latest: dict[str, dict] = {}
+    while remaining:
+        with ThreadPoolExecutor(8) as pool:
+            for status in pool.map(lambda i: image_status(pipeline, i), sorted(remaining)):
+                latest[status["id"]] = status
+                if done(status):
+                    remaining.discard(status["id"])
+        if not remaining:
+            break
+        if time.monotonic() > deadline:
+            stuck = {i: latest[i]["status"] for i in sorted(remaining)[:5]}
+            raise AssertionError(f"{len(remaining)} images not done after {timeout_s:.0f}s, e.g. {stuck} (salt {SESSION_SALT})")
+        time.sleep(0.5)
+    return latest
+
+
+def search(pipeline, query: str, lang: str = "en", limit: int = 3) -> requests.Response:
+    """``GET /v1/search``."""
+    return requests.get(f"{pipeline.search_url}/v1/search", params={"q": query, "lang": lang, "limit": limit}, headers=pipeline.headers, timeout=30)
+
+
+def end_offsets(settings: KafkaSettings, topic: str) -> dict[int, int]:
+    """High watermark of each partition of ``topic``."""
+    consumer = Consumer(settings.client_config() | {"group.id": f"probe-{uuid.uuid4()}"})
+    try:
+        metadata = consumer.list_topics(topic, timeout=10).topics[topic]
+        return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in metadata.partitions}
+    finally:
+        consumer.close()
+
+
+def read_since(settings: KafkaSettings, topic: str, start: dict[int, int], timeout_s: float = 30) -> list:
+    """Every record of ``topic`` from ``start`` offsets to the current end, as (key, envelope, event).
+
+    A record that is not a valid event comes back as (key, None, None).
+    """
+    end = end_offsets(settings, topic)
+    consumer = Consumer(settings.client_config() | {"group.id": f"probe-{uuid.uuid4()}", "enable.auto.commit": False})
+    wanted = {p: (start.get(p, 0), end[p]) for p in end if end[p] > start.get(p, 0)}
+    consumer.assign([TopicPartition(topic, p, first) for p, (first, _) in wanted.items()])
+    records = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while wanted and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is None or message.error():
+                continue
+            try:
+                envelope, event = decode_event(message.headers(), message.value())
+            except EnvelopeError:
+                envelope, event = None, None
+            records.append(((message.key() or b"").decode(errors="replace"), envelope, event))
+            if message.offset() + 1 >= wanted[message.partition()][1]:
+                del wanted[message.partition()]
+    finally:
+        consumer.close()
+    assert not wanted, f"could not read {topic} to its end"
+    return records

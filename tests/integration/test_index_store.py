@@ -1,0 +1,210 @@
+"""The caption index on the real S3 server: idempotent upserts, hybrid search in English and Korean, validation."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from captioning_common.settings import S3Settings
+from captioning_common.storage import ObjectStore
+from services.indexing.embedder import Embedder
+from services.indexing.index_store import CaptionIndex, IndexEntry
+from services.indexing.settings import IndexingSettings
+
+pytestmark = pytest.mark.integration
+
+COUNTS = [("one", "한"), ("two", "두"), ("three", "세")]
+SIZES = [("small", "작은"), ("large", "큰")]
+COLOURS = [("red", "빨간"), ("blue", "파란"), ("green", "초록색"), ("yellow", "노란"), ("orange", "주황색"), ("white", "흰색")]
+SHAPES = [("circle", "원"), ("square", "사각형"), ("triangle", "삼각형")]
+RELATIONS = [("above", "위에"), ("below", "아래에"), ("next to", "옆에")]
+# Korean only, and the one row with a purple star.
+STAR = IndexEntry(
+    image_id="star",
+    image_bucket="captioning",
+    image_key="originals/star.png",
+    caption_model="captioner:1",
+    caption_ko="보라색 별 세 개가 있는 선화",
+    keywords=["보라색 별", "선화"],
+    hashtags=["#보라색별", "#선화"],
+)
+
+
+def _caption(rng: random.Random) -> tuple[str, str, list[str]]:
+    (count, count_ko), (size, size_ko), (colour, colour_ko), (shape, shape_ko) = (
+        rng.choice(COUNTS), rng.choice(SIZES), rng.choice(COLOURS), rng.choice(SHAPES)
+    )
+    (other_size, other_size_ko), (other_colour, other_colour_ko), (other_shape, other_shape_ko) = (
+        rng.choice(SIZES), rng.choice(COLOURS), rng.choice(SHAPES)
+    )
+    relation, relation_ko = rng.choice(RELATIONS)
+    plural = "s" if count != "one" else ""
+    en = f"{count} {size} {colour} {shape}{plural} {relation} a {other_size} {other_colour} {other_shape}"
+    ko = f"{other_size_ko} {other_colour_ko} {other_shape_ko} {relation_ko} {size_ko} {colour_ko} {shape_ko} {count_ko} 개"
+    keywords = [f"{colour} {shape}", f"{other_colour} {other_shape}", f"{colour_ko} {shape_ko}", f"{other_colour_ko} {other_shape_ko}"]
+    return en, ko, keywords
+
+
+def make_entries(n: int) -> list[IndexEntry]:
+    """``n`` entries with distinct captions; every fifth is Korean only, the last is STAR."""
+    rng = random.Random(7)
+    entries: list[IndexEntry] = []
+    seen: set[str] = set()
+    while len(entries) < n - 1:
+        en, ko, keywords = _caption(rng)
+        if en in seen:
+            continue
+        seen.add(en)
+        i = len(entries)
+        entries.append(
+            IndexEntry(
+                image_id=f"img-{i:03d}",
+                image_bucket="captioning",
+                image_key=f"originals/{i:03d}.png",
+                caption_model="captioner:1",
+                caption_en="" if i % 5 == 4 else en,
+                caption_ko=ko,
+                keywords=keywords,
+                hashtags=["#" + k.replace(" ", "") for k in keywords],
+            )
+        )
+    return [*entries, STAR]
+
+
+@pytest.fixture(scope="module")
+def embedder() -> Embedder:
+    return Embedder()
+
+
+@pytest.fixture(scope="module")
+def make_index(s3: S3Settings, embedder: Embedder) -> Iterator[Callable[..., CaptionIndex]]:
+    """Builds indexes under fresh prefixes and deletes their objects afterwards."""
+    prefixes: list[str] = []
+
+    def make(**kwargs) -> CaptionIndex:
+        prefixes.append(f"test-index-{uuid.uuid4().hex}")
+        return CaptionIndex(s3, IndexingSettings(index_prefix=prefixes[-1]), embedder, **kwargs)
+
+    yield make
+    store = ObjectStore(s3)
+    for prefix in prefixes:
+        for obj in list(store.list(prefix + "/")):
+            store.delete(obj.key)
+
+
+@pytest.fixture(scope="module")
+def entries() -> list[IndexEntry]:
+    """70 entries: the first 60 written twice (the second time by a newer model), 10 only once."""
+    first = make_entries(70)
+    return [dataclasses.replace(e, caption_model="captioner:2") for e in first[:60]] + first[60:]
+
+
+@pytest.fixture(scope="module")
+def index(make_index, entries: list[IndexEntry]) -> CaptionIndex:
+    index = make_index()
+    first = make_entries(70)[:60]
+    v1 = index.upsert(first)
+    v2 = index.upsert(entries)  # a replay of the 60 plus 10 new rows
+    assert v2 > v1
+    return index
+
+
+def test_replayed_upserts_never_duplicate(index: CaptionIndex, entries: list[IndexEntry]) -> None:
+    assert index.count() == 70
+    assert all(index.get(e.image_id) is not None for e in entries)  # 70 distinct ids in 70 rows
+    version = index.upsert(entries[:5])
+    assert index.count() == 70 and version > 0
+    assert index.upsert([]) == version  # nothing written
+
+
+def test_get_returns_the_stored_row(index: CaptionIndex, entries: list[IndexEntry]) -> None:
+    for entry in (entries[0], entries[4], entries[65], STAR):
+        assert index.get(entry.image_id) == entry
+    assert index.get(entries[0].image_id).caption_model == "captioner:2"
+    assert index.get("no-such-image") is None
+
+
+def test_english_caption_finds_its_row(index: CaptionIndex, entries: list[IndexEntry]) -> None:
+    assert index.unindexed_rows() >= 70  # the index was built empty: every row is found by scanning
+    english = [e for e in entries if e.caption_en]
+    for entry in random.Random(1).sample(english, 20):
+        hits = index.search(entry.caption_en, "en", 3)
+        assert entry.image_id in [h.image_id for h in hits], entry.caption_en
+        hit = next(h for h in hits if h.image_id == entry.image_id)
+        assert hit.caption == entry.caption_en and hit.keywords == entry.keywords
+        assert (hit.image_bucket, hit.image_key) == (entry.image_bucket, entry.image_key)
+    scores = [h.score for h in index.search("red circle", "en", 10)]
+    assert scores == sorted(scores, reverse=True) and len(scores) == 10
+
+
+def test_korean_word_finds_korean_row(index: CaptionIndex, entries: list[IndexEntry]) -> None:
+    for word in ("별", "보라색"):
+        hits = index.search(word, "ko", 3)
+        assert [h.image_id for h in hits][0] == STAR.image_id, word
+        assert hits[0].caption == STAR.caption_ko
+    korean_only = next(e for e in entries if not e.caption_en)
+    hits = index.search(korean_only.caption_ko, "ko", 3)
+    assert korean_only.image_id in [h.image_id for h in hits]
+    assert index.search("보라색 별", "en", 1)[0].caption == STAR.caption_ko  # no English caption: the Korean one
+
+
+@pytest.mark.parametrize(
+    ("query", "lang", "limit", "message"),
+    [
+        ("red", "fr", 3, "lang"),
+        ("red", "EN", 3, "lang"),
+        ("red", "en", 0, "limit"),
+        ("red", "en", 101, "limit"),
+        ("", "en", 3, "query"),
+        ("   ", "ko", 3, "query"),
+    ],
+)
+def test_search_validates_arguments(index: CaptionIndex, query: str, lang: str, limit: int, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        index.search(query, lang, limit)
+
+
+def test_upsert_validates_entries(index: CaptionIndex) -> None:
+    with pytest.raises(ValueError, match="image_id"):
+        index.upsert([dataclasses.replace(STAR, image_id="")])
+    with pytest.raises(ValueError, match="no caption"):
+        index.upsert([dataclasses.replace(STAR, caption_ko="")])
+    assert index.count() == 70
+
+
+def test_rows_written_after_the_index_are_found_while_readers_search(make_index) -> None:
+    index = make_index(refresh_unindexed_rows=20)
+    entries = make_entries(40)
+    index.upsert(entries[:25])
+    assert index.unindexed_rows() == 0  # folded into the full-text index
+    errors: list[Exception] = []
+    stop = threading.Event()
+
+    def read() -> None:
+        while not stop.is_set():
+            try:
+                index.search("small red circle", "en", 10)
+            except Exception as exc:  # surfaced by the assertion below
+                errors.append(exc)
+
+    readers = [threading.Thread(target=read) for _ in range(3)]
+    for reader in readers:
+        reader.start()
+    for start in range(25, 40, 5):
+        index.upsert(entries[start : start + 5])
+        index.upsert(entries[start : start + 5])
+    stop.set()
+    for reader in readers:
+        reader.join()
+    assert errors == []
+    assert index.count() == 40 and index.unindexed_rows() < 20
+    index.upsert([entries[0], dataclasses.replace(entries[0], caption_model="captioner:3")])  # last one wins
+    assert index.count() == 40 and index.get(entries[0].image_id).caption_model == "captioner:3"
+    for entry in entries[25:]:
+        query = entry.caption_en or entry.caption_ko
+        assert entry.image_id in [h.image_id for h in index.search(query, "en", 3)], query
