@@ -10,7 +10,7 @@ MODEL_VERSION_DIR := model_repository/captioner/1
 EXPORTED := $(MODEL_VERSION_DIR)/student/captioner.json
 SEED   ?= 0
 
-.PHONY: help install protos model-repository model eval up status down test test-unit proto-check proto-lock settings-table clean
+.PHONY: help demo install protos model-repository model eval up status down test test-unit proto-check proto-lock settings-table clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -48,13 +48,16 @@ eval: install  ## evaluate teacher and student: reports/captioner_eval.json and 
 	test -f data/scenes/test.json || $(PY) -m captioner generate --out data/scenes --train 0 --test 500 --novel 500 --seed $(SEED)
 	$(PY) -m captioner evaluate --data data/scenes --teacher models/teacher --student models/student
 
-up: install model-repository  ## install (first run) and start Kafka, S3 and Triton; prints cold/warm start times
+demo: install model-repository  ## run the whole pipeline end to end on generated images, then stop what it started
+	$(PY) -m localinfra.demo
+
+up: install model-repository  ## install (first run) and start Kafka, S3, Triton and the four services, and leave them running
 	$(PY) -m localinfra up
 
-status: install  ## show whether each local server is healthy
+status: install  ## show whether each local server and service is healthy
 	$(PY) -m localinfra status
 
-down: install  ## stop the local servers
+down: install  ## stop the services and the local servers
 	$(PY) -m localinfra down
 
 test: install model-repository  ## run every test; starts (and stops) the real servers it needs
