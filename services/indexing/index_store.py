@@ -1,8 +1,9 @@
 """The caption search index: one LanceDB table in the bucket, one row per image.
 
 Search is hybrid: BM25 full-text search over both captions, keywords and hashtags,
-and cosine vector search over a sentence embedding, fused by reciprocal rank over
-``image_id`` (full-text matches win ties).
+cosine vector search over a sentence embedding, and a tag ranking of the candidates
+whose keywords the query names as a phrase, fused by reciprocal rank over
+``image_id`` (tag matches, then full-text matches win ties).
 Rows written after the full-text index was last built are still searched (LanceDB
 scans unindexed rows); ``upsert`` folds them into the index once there are
 ``refresh_unindexed_rows`` of them, which bounds the cost of that scan.
@@ -13,6 +14,7 @@ One writer thread and any number of reader threads may share a ``CaptionIndex``.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -36,6 +38,7 @@ FTS_INDEX = "text_fts"
 FTS_CONFIG = FTS(base_tokenizer="simple", language="English", stem=True, remove_stop_words=True)
 REFRESH_UNINDEXED_ROWS = 1000
 RRF_K = 60
+CANDIDATES = 50  # rows each ranking contributes to the fusion
 _HIT_COLUMNS = ["image_id", "caption_en", "caption_ko", "keywords", "image_bucket", "image_key"]
 
 
@@ -115,6 +118,21 @@ def embedding_text(entry: IndexEntry) -> str:
     """What is embedded: the English caption (else the Korean one) and the keywords."""
     caption = entry.caption_en or entry.caption_ko
     return f"{caption}. {', '.join(entry.keywords)}" if entry.keywords else caption
+
+
+def keyword_ranking(query: str, rows: list[dict]) -> list[dict]:
+    """Rows with keywords the query names as a phrase ("red circle" in "two red circles"), most first.
+
+    This is the tag search of the fusion: it lifts an image tagged exactly as asked above
+    one whose caption merely contains the same words in other places.
+    """
+    text = " ".join(query.lower().split())
+    counts = []
+    for row in rows:
+        named = sum(1 for keyword in row["keywords"] if re.search(rf"(?<!\w){re.escape(keyword.lower())}(?:e?s)?(?!\w)", text))
+        if named:
+            counts.append((named, row))
+    return [row for _, row in sorted(counts, key=lambda pair: pair[0], reverse=True)]
 
 
 def reciprocal_rank_fusion(rankings: list[list[dict]], k: int = RRF_K) -> list[tuple[dict, float]]:
@@ -229,16 +247,18 @@ class CaptionIndex:
         if not query:
             raise ValueError("query must not be empty")
         vector = self._embedder.encode([query])[0]
+        candidates = max(limit, CANDIDATES)
         text_rows = (
-            self._table.search(query, query_type="fts", fts_columns="text").select([*_HIT_COLUMNS, "_score"]).limit(limit).to_list()
+            self._table.search(query, query_type="fts", fts_columns="text").select([*_HIT_COLUMNS, "_score"]).limit(candidates).to_list()
         )
         vector_rows = (
             self._table.search(vector, vector_column_name="vector")
             .distance_type("cosine")
             .select([*_HIT_COLUMNS, "_distance"])
-            .limit(limit)
+            .limit(candidates)
             .to_list()
         )
+        tag_rows = keyword_ranking(query, text_rows + [row for row in vector_rows if row not in text_rows])
         other = "ko" if lang == "en" else "en"
         return [
             SearchHit(
@@ -249,7 +269,7 @@ class CaptionIndex:
                 image_bucket=row["image_bucket"],
                 image_key=row["image_key"],
             )
-            for row, score in reciprocal_rank_fusion([text_rows, vector_rows])[:limit]
+            for row, score in reciprocal_rank_fusion([tag_rows, text_rows, vector_rows])[:limit]
         ]
 
     def _rows(self, entries: list[IndexEntry]) -> pa.Table:

@@ -257,3 +257,57 @@ def test_sigkill_of_the_caption_service_loses_nothing_and_indexes_nothing_twice(
     assert all(s["status"] == "indexed" for s in statuses.values())
     indexed = Counter(key for key, _, _ in read_since(kafka, "index.updated", index_start))
     assert {image_id: indexed[image_id] for image_id in ids} == {image_id: 1 for image_id in ids}
+
+
+def test_sigterm_finishes_the_batch_commits_and_exits(pipeline, kafka) -> None:
+    moderation = pipeline.services["moderation"]
+    index_start = end_offsets(kafka, "index.updated")
+    ids = [r.json()["id"] for r in upload_all(pipeline, scene_images(40, seed=8008))]
+    deadline = time.monotonic() + 60
+    while not any(image_status(pipeline, i)["verdict"] for i in ids[:10]):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    pid = moderation.process.pid()
+    os.kill(pid, signal.SIGTERM)
+    stopped_by = time.monotonic() + 30
+    while moderation.process.pid() is not None:
+        assert time.monotonic() < stopped_by, "the moderation service did not exit within 30 s of SIGTERM"
+        time.sleep(0.05)
+    log_tail = moderation.process.log_tail(5)
+    assert '"message": "stopped"' in log_tail, log_tail
+    moderation.start()
+
+    statuses = wait_for(pipeline, ids, done=lambda s: s["status"] in ("indexed", "failed"))
+    assert all(s["status"] == "indexed" for s in statuses.values())
+    indexed = Counter(key for key, _, _ in read_since(kafka, "index.updated", index_start))
+    assert {image_id: indexed[image_id] for image_id in ids} == {image_id: 1 for image_id in ids}
+
+
+def _metrics(port: str) -> str:
+    return requests.get(f"http://127.0.0.1:{port}/metrics", timeout=30).text
+
+
+def test_every_service_serves_metrics_health_and_readiness(pipeline, kafka) -> None:
+    ids = [r.json()["id"] for r in upload_all(pipeline, scene_images(4, seed=9009))]
+    raw = Producer(kafka.client_config())
+    raw.produce("images.uploaded", key=b"metrics-poison", value=b"not an event")
+    raw.flush(30)
+    wait_for(pipeline, ids)
+    assert search(pipeline, image_status(pipeline, ids[0])["captions"]["en"]["text"]).status_code == 200
+
+    expected = {
+        "INGEST": ['captioning_http_requests_total{code="202",method="POST",route="/v1/images",service="ingest"}', 'stage="validate"'],
+        "CAPTION": ["captioning_batch_size_count", 'stage="inference"', 'stage="fetch"', "captioning_consumer_lag{", 'captioning_dead_letters_total{reason="invalid_event"'],
+        "MODERATION": ['stage="image_classifier"', 'outcome="approve"', "captioning_consumer_lag{"],
+        "INDEXING": ['stage="index_upsert"', 'stage="search"', 'outcome="indexed"', 'route="/v1/search"'],
+    }
+    deadline = time.monotonic() + 30
+    for service, needles in expected.items():
+        port = pipeline.env[f"CAPTIONING_{service}_PORT"]
+        assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 200
+        ready = requests.get(f"http://127.0.0.1:{port}/readyz", timeout=10)
+        assert ready.status_code == 200 and all(v == "ok" for v in ready.json()["checks"].values()), ready.text
+        while not all(needle in _metrics(port) for needle in needles) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        text = _metrics(port)
+        assert [needle for needle in needles if needle not in text] == [], service
