@@ -7,18 +7,25 @@ Errors are JSON ``{"error": {"code": ..., "message": ...}}``; ``/metrics``,
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
+import logging
 import time
 from collections.abc import Callable
 from typing import Annotated
 
+import uvicorn
 from fastapi import FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from captioning_common.kafka.producer import EventProducer
 from captioning_common.metrics import PipelineMetrics
 from captioning_common.ops_server import Check, run_checks
+from captioning_common.stage import BackgroundConsumer
+
+log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
@@ -76,3 +83,22 @@ def create_api(title: str, description: str, metrics: PipelineMetrics, readiness
         return JSONResponse({"status": "ok" if ok else "failing", "checks": results}, status_code=200 if ok else 503)
 
     return app
+
+
+def consumer_lifespan(background: BackgroundConsumer, producer: EventProducer):
+    """A FastAPI lifespan that consumes next to the API and, at shutdown, finishes the batch, commits and flushes."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        background.start()
+        yield
+        background.stop()
+        producer.close()
+        log.info("stopped")
+
+    return lifespan
+
+
+def serve(app: FastAPI, host: str, port: int) -> None:
+    """Serve ``app`` until SIGTERM/SIGINT (uvicorn stops accepting, drains requests, then runs the lifespan's shutdown)."""
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)

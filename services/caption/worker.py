@@ -17,13 +17,11 @@ import logging
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 
 from confluent_kafka import Message
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from captioner.keywords import hashtags
-from captioning_common.events import EnvelopeError, decode_event
+from captioning_common.events import EnvelopeError, caption_to_dict, decode_expected, iso, timestamp_from_iso, timestamp_now
 from captioning_common.kafka.producer import EventProducer
 from captioning_common.metrics import PipelineMetrics
 from captioning_common.records import ImageRecords, record_key
@@ -91,9 +89,7 @@ class CaptionWorker:
         items = []
         for record in batch:
             try:
-                _, event = decode_event(record.headers(), record.value())
-                if not isinstance(event, ImageUploaded) or not event.image_id:
-                    raise EnvelopeError(f"expected an ImageUploaded event, got {type(event).__name__}")
+                event = decode_expected(record.headers(), record.value(), ImageUploaded)
             except EnvelopeError as exc:
                 pending.append(self.dead_letters.send(record, "invalid_event", str(exc)))
                 continue
@@ -156,8 +152,6 @@ class CaptionWorker:
         image_id = item.event.image_id
         if item.reused is not None:
             return caption_event(item.reused)
-        generated_at = Timestamp()
-        generated_at.GetCurrentTime()
         return CaptionGenerated(
             image_id=image_id,
             image=item.event.object,
@@ -170,7 +164,7 @@ class CaptionWorker:
                 batch_size=batch_size,
             ),
             record=ObjectRef(bucket=self.store.bucket, key=record_key(image_id, "captions")),
-            generated_at=generated_at,
+            generated_at=timestamp_now(),
         )
 
 
@@ -179,10 +173,7 @@ def caption_record(event: CaptionGenerated) -> dict:
     return {
         "image_id": event.image_id,
         "image": {"bucket": event.image.bucket, "key": event.image.key},
-        "captions": [
-            {"language": c.language, "text": c.text, "keywords": list(c.keywords), "hashtags": list(c.hashtags), "score": round(c.score, 6)}
-            for c in event.captions
-        ],
+        "captions": [caption_to_dict(caption) for caption in event.captions],
         "model": {"name": event.model.name, "version": event.model.version},
         "timings": {
             "fetch_ms": event.timings.fetch_ms,
@@ -191,14 +182,12 @@ def caption_record(event: CaptionGenerated) -> dict:
             "batch_size": event.timings.batch_size,
         },
         "record": {"bucket": event.record.bucket, "key": event.record.key},
-        "generated_at": event.generated_at.ToDatetime(timezone.utc).isoformat(),
+        "generated_at": iso(event.generated_at),
     }
 
 
 def caption_event(record: dict) -> CaptionGenerated:
     """The CaptionGenerated event of a JSON caption record."""
-    generated_at = Timestamp()
-    generated_at.FromDatetime(datetime.fromisoformat(record["generated_at"]))
     return CaptionGenerated(
         image_id=record["image_id"],
         image=ObjectRef(**record["image"]),
@@ -206,5 +195,5 @@ def caption_event(record: dict) -> CaptionGenerated:
         model=ModelInfo(**record["model"]),
         timings=CaptionTimings(**record["timings"]),
         record=ObjectRef(**record["record"]),
-        generated_at=generated_at,
+        generated_at=timestamp_from_iso(record["generated_at"]),
     )

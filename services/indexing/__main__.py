@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import logging
 
-import uvicorn
-
+from captioning_common.http_api import consumer_lifespan, serve
 from captioning_common.kafka import BatchConsumer, EventProducer
 from captioning_common.logs import configure_logging
 from captioning_common.metrics import PipelineMetrics
@@ -22,7 +19,6 @@ from services.indexing.settings import IndexingSettings
 from services.indexing.worker import INPUT_TOPIC, IndexingWorker
 
 NAME = "indexing"
-log = logging.getLogger(__name__)
 
 
 def main() -> None:
@@ -42,21 +38,12 @@ def main() -> None:
     worker = IndexingWorker(index, ImageRecords(store), producer, metrics)
     consumer = BatchConsumer(kafka, settings.group_id, [INPUT_TOPIC], batch_size=settings.batch_size)
     indexer = BackgroundConsumer(consumer, worker.handle, metrics, "indexer")
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app):
-        indexer.start()
-        yield
-        indexer.stop()
-        producer.close()
-        log.info("stopped")
-
     readiness = {
         "indexer": indexer.running,
         "s3": lambda: bool(store.client.head_bucket(Bucket=store.bucket)),
     }
-    app = create_app(index, store, service.api_key_list(), metrics, readiness, lifespan=lifespan)
-    uvicorn.run(app, host=service.bind_host, port=settings.port, log_config=None, access_log=False)
+    app = create_app(index, store, service.api_key_list(), metrics, readiness, lifespan=consumer_lifespan(indexer, producer))
+    serve(app, service.bind_host, settings.port)
 
 
 if __name__ == "__main__":

@@ -14,9 +14,8 @@ from concurrent.futures import Future
 from datetime import datetime, timezone
 
 from confluent_kafka import Message
-from google.protobuf.timestamp_pb2 import Timestamp
 
-from captioning_common.events import EnvelopeError, decode_event
+from captioning_common.events import EnvelopeError, decode_expected, iso, timestamp_now
 from captioning_common.kafka.producer import EventProducer
 from captioning_common.metrics import PipelineMetrics
 from captioning_common.records import ImageRecords
@@ -49,9 +48,7 @@ class IndexingWorker:
         removals: set[str] = set()
         for record in batch:
             try:
-                _, verdict = decode_event(record.headers(), record.value())
-                if not isinstance(verdict, ModerationVerdict) or not verdict.image_id:
-                    raise EnvelopeError(f"expected a ModerationVerdict event, got {type(verdict).__name__}")
+                verdict = decode_expected(record.headers(), record.value(), ModerationVerdict)
             except EnvelopeError as exc:
                 pending.append(self.dead_letters.send(record, "invalid_event", str(exc)))
                 continue
@@ -62,7 +59,7 @@ class IndexingWorker:
                     removals.add(verdict.image_id)
                 self.metrics.message(record.topic(), "not_approved")
                 continue
-            moderated_at = verdict.moderated_at.ToDatetime(timezone.utc).isoformat()
+            moderated_at = iso(verdict.moderated_at)
             if indexed is not None and indexed.get("moderated_at") == moderated_at:
                 self.metrics.message(record.topic(), "already_indexed")
                 continue
@@ -74,13 +71,13 @@ class IndexingWorker:
         if entries:
             with self.metrics.time_stage("index_upsert"):
                 version = self.index.upsert([entry for entry, _ in entries.values()])
-            indexed_at = _now()
+            indexed_at = timestamp_now()
             for image_id, (_, moderated_at) in entries.items():
                 self.records.put(image_id, "index", {
                     "index": self.index.settings.table,
                     "index_version": version,
                     "moderated_at": moderated_at,
-                    "indexed_at": indexed_at.ToDatetime(timezone.utc).isoformat(),
+                    "indexed_at": iso(indexed_at),
                 })
                 event = IndexUpdated(
                     image_id=image_id,
@@ -107,7 +104,7 @@ class IndexingWorker:
                 index_name=self.index.settings.table,
                 operation=IndexOperation.INDEX_OPERATION_DELETE,
                 index_version=version,
-                indexed_at=_now(),
+                indexed_at=timestamp_now(),
             )
             futures.append(self.producer.produce(OUTPUT_TOPIC, event, key=image_id))
             self.metrics.message(INPUT_TOPIC, "removed")
@@ -134,8 +131,3 @@ def entry_of(verdict: ModerationVerdict) -> IndexEntry:
         indexed_at=datetime.now(timezone.utc),
     )
 
-
-def _now() -> Timestamp:
-    stamp = Timestamp()
-    stamp.GetCurrentTime()
-    return stamp

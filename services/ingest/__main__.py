@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 
-import uvicorn
 from confluent_kafka.admin import AdminClient
 
+from captioning_common.http_api import consumer_lifespan, serve
 from captioning_common.kafka import BatchConsumer, EventProducer
 from captioning_common.logs import configure_logging
 from captioning_common.metrics import PipelineMetrics
@@ -47,22 +46,13 @@ def main() -> None:
     admin = AdminClient(kafka.client_config())
 
     reader = BackgroundConsumer(consumer, handler.handle, metrics, "submissions")
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app):
-        reader.start()
-        yield
-        reader.stop()
-        producer.close()
-        log.info("stopped")
-
     readiness = {
         "submissions": reader.running,
         "kafka": lambda: INPUT_TOPIC in admin.list_topics(timeout=2).topics,
         "s3": lambda: bool(store.client.head_bucket(Bucket=store.bucket)),
     }
-    app = create_app(settings, service.api_key_list(), intake, records, metrics, readiness, lifespan=lifespan)
-    uvicorn.run(app, host=service.bind_host, port=settings.port, log_config=None, access_log=False)
+    app = create_app(settings, service.api_key_list(), intake, records, metrics, readiness, lifespan=consumer_lifespan(reader, producer))
+    serve(app, service.bind_host, settings.port)
 
 
 if __name__ == "__main__":

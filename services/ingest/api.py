@@ -13,9 +13,9 @@ from typing import Annotated, Literal
 
 from fastapi import Depends, FastAPI, File, Form, UploadFile
 from fastapi.responses import JSONResponse
-from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import BaseModel, Field
 
+from captioning_common.events import timestamp_now
 from captioning_common.http_api import ApiError, api_key_dependency, create_api
 from captioning_common.metrics import PipelineMetrics
 from captioning_common.ops_server import Check
@@ -102,14 +102,12 @@ def create_app(
         moderation = await asyncio.to_thread(records.get, image_id, "moderation")
         if moderation is None or moderation["verdict"] != "review":
             raise ApiError(409, "not_in_review", f"image {image_id} is not held for review")
-        decided_at = Timestamp()
-        decided_at.GetCurrentTime()
         event = ReviewDecision(
             image_id=image_id,
             verdict=Verdict.VERDICT_APPROVE if decision.verdict == "approve" else Verdict.VERDICT_REJECT,
             reviewer=decision.reviewer,
             note=decision.note,
-            decided_at=decided_at,
+            decided_at=timestamp_now(),
         )
         await intake.producer.send_async(DECISIONS_TOPIC, event, key=image_id)
         return JSONResponse({"id": image_id, "decision": decision.verdict}, status_code=202)

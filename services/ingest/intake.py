@@ -20,8 +20,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
+from captioning_common.events import timestamp_from_iso
 from captioning_common.kafka.producer import EventProducer
 from captioning_common.records import ImageRecords, original_key
 from captioning_events.v1.common_pb2 import ObjectRef
@@ -130,8 +129,6 @@ class Intake:
 
 def uploaded_event(received: dict) -> ImageUploaded:
     """The ImageUploaded event of a received record."""
-    uploaded_at = Timestamp()
-    uploaded_at.FromDatetime(datetime.fromisoformat(received["received_at"]))
     return ImageUploaded(
         image_id=received["image_id"],
         object=ObjectRef(**received["object"]),
@@ -142,5 +139,5 @@ def uploaded_event(received: dict) -> ImageUploaded:
         languages=received["languages"],
         client_ref=received["client_ref"],
         metadata=received["metadata"],
-        uploaded_at=uploaded_at,
+        uploaded_at=timestamp_from_iso(received["received_at"]),
     )

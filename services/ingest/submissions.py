@@ -15,7 +15,7 @@ import logging
 
 from confluent_kafka import Message
 
-from captioning_common.events import EnvelopeError, decode_event
+from captioning_common.events import EnvelopeError, decode_expected
 from captioning_common.metrics import PipelineMetrics
 from captioning_common.stage import DeadLetters
 from captioning_events.v1.image_pb2 import ImageSubmitted
@@ -55,9 +55,7 @@ class SubmissionHandler:
             future.result()
 
     def _accept(self, record: Message) -> str:
-        _, event = decode_event(record.headers(), record.value())
-        if not isinstance(event, ImageSubmitted):
-            raise EnvelopeError(f"expected an ImageSubmitted event, got {type(event).__name__}")
+        event = decode_expected(record.headers(), record.value(), ImageSubmitted)
         ref = event.object
         if ref.bucket != self.store.bucket:
             raise InvalidRequest("foreign_bucket", f"objects must be in bucket {self.store.bucket!r}, not {ref.bucket!r}")

@@ -21,8 +21,8 @@ class ModerationSettings(BaseSettings):
     )
     nudity_reject_score: float = Field(0.85, description="Exposed-nudity detection score at or above which an image is rejected.")
     nudity_review_score: float = Field(0.65, description="Exposed-nudity detection score at or above which an image goes to review.")
-    profanity_reject_score: float = Field(0.9, description="Caption profanity probability at or above which the item is rejected.")
-    profanity_review_score: float = Field(0.5, description="Caption profanity probability at or above which the item goes to review.")
+    profanity_reject_score: float = Field(0.98, description="Caption profanity probability at or above which the item is rejected.")
+    profanity_review_score: float = Field(0.85, description="Caption profanity probability at or above which the item goes to review.")
     sensitive_attribute_policy: Literal["neutralise", "flag"] = Field(
         "neutralise",
         description="Captions guessing sensitive attributes of people: `neutralise` rewrites them, `flag` sends the item to review.",

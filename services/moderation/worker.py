@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import Future
-from datetime import datetime, timezone
 
 from confluent_kafka import Message
-from google.protobuf.timestamp_pb2 import Timestamp
 
-from captioning_common.events import EnvelopeError, decode_event
+from captioning_common.events import EnvelopeError, caption_to_dict, decode_event, iso, timestamp_from_iso, timestamp_now
 from captioning_common.kafka.producer import EventProducer
 from captioning_common.logs import image_context
 from captioning_common.metrics import PipelineMetrics
@@ -80,7 +78,7 @@ class ModerationWorker:
                 future.result()
 
     def _moderate(self, record: Message, event: CaptionGenerated) -> list[Future]:
-        generated_at = event.generated_at.ToDatetime(timezone.utc).isoformat()
+        generated_at = iso(event.generated_at)
         existing = self.records.get(event.image_id, "moderation")
         if existing is not None and existing.get("caption_generated_at") == generated_at:
             self.metrics.message(record.topic(), "replayed")
@@ -103,26 +101,26 @@ class ModerationWorker:
             reasons=decision.reasons,
             captions=decision.captions,
             caption_model=event.model,
-            moderated_at=_now(),
+            moderated_at=timestamp_now(),
         )
         self.records.put(event.image_id, "moderation", verdict_record(verdict, generated_at))
         self.metrics.message(record.topic(), VERDICT_NAMES[decision.verdict])
         return self._publish(verdict)
 
     def _apply_decision(self, record: Message, decision: ReviewDecision) -> list[Future]:
-        existing = self.records.get(decision.image_id, "moderation")
-        if existing is None or existing["verdict"] != "review":
-            if existing is not None and existing.get("reviewer") == decision.reviewer and existing["verdict"] == VERDICT_NAMES.get(decision.verdict):
-                self.metrics.message(record.topic(), "replayed")
-                return self._publish(verdict_event(existing))
-            return [self.dead_letters.send(record, "not_in_review", f"image {decision.image_id} is not held for review", decision.image_id or "")]
         if decision.verdict not in (Verdict.VERDICT_APPROVE, Verdict.VERDICT_REJECT):
             return [self.dead_letters.send(record, "invalid_decision", "a review decision must approve or reject", "")]
+        existing = self.records.get(decision.image_id, "moderation")
+        if existing is not None and (existing["reviewer"], existing["verdict"]) == (decision.reviewer, VERDICT_NAMES[decision.verdict]):
+            self.metrics.message(record.topic(), "replayed")  # this decision was applied already
+            return self._publish(verdict_event(existing))
+        if existing is None or existing["verdict"] != "review":
+            return [self.dead_letters.send(record, "not_in_review", f"image {decision.image_id} is not held for review", "")]
         verdict = verdict_event(existing)
         verdict.verdict = decision.verdict
         verdict.reviewer = decision.reviewer
         verdict.reasons.append(ModerationReason(code="review.decision", detail=decision.note or VERDICT_NAMES[decision.verdict], score=1.0))
-        verdict.moderated_at.CopyFrom(_now())
+        verdict.moderated_at.CopyFrom(timestamp_now())
         self.records.put(decision.image_id, "moderation", verdict_record(verdict, existing["caption_generated_at"]))
         self.metrics.message(record.topic(), f"review_{VERDICT_NAMES[decision.verdict]}")
         return self._publish(verdict)
@@ -134,12 +132,6 @@ class ModerationWorker:
         return futures
 
 
-def _now() -> Timestamp:
-    stamp = Timestamp()
-    stamp.GetCurrentTime()
-    return stamp
-
-
 def verdict_record(verdict: ModerationVerdict, caption_generated_at: str) -> dict:
     """The JSON moderation record of a verdict."""
     return {
@@ -147,21 +139,16 @@ def verdict_record(verdict: ModerationVerdict, caption_generated_at: str) -> dic
         "image": {"bucket": verdict.image.bucket, "key": verdict.image.key},
         "verdict": VERDICT_NAMES[verdict.verdict],
         "reasons": [{"code": r.code, "detail": r.detail, "score": round(r.score, 6)} for r in verdict.reasons],
-        "captions": [
-            {"language": c.language, "text": c.text, "keywords": list(c.keywords), "hashtags": list(c.hashtags), "score": round(c.score, 6)}
-            for c in verdict.captions
-        ],
+        "captions": [caption_to_dict(caption) for caption in verdict.captions],
         "caption_model": {"name": verdict.caption_model.name, "version": verdict.caption_model.version},
         "caption_generated_at": caption_generated_at,
-        "moderated_at": verdict.moderated_at.ToDatetime(timezone.utc).isoformat(),
+        "moderated_at": iso(verdict.moderated_at),
         "reviewer": verdict.reviewer,
     }
 
 
 def verdict_event(record: dict) -> ModerationVerdict:
     """The ModerationVerdict event of a JSON moderation record."""
-    moderated_at = Timestamp()
-    moderated_at.FromDatetime(datetime.fromisoformat(record["moderated_at"]))
     return ModerationVerdict(
         image_id=record["image_id"],
         image=ObjectRef(**record["image"]),
@@ -169,6 +156,6 @@ def verdict_event(record: dict) -> ModerationVerdict:
         reasons=[ModerationReason(**reason) for reason in record["reasons"]],
         captions=[Caption(**caption) for caption in record["captions"]],
         caption_model=ModelInfo(**record["caption_model"]),
-        moderated_at=moderated_at,
+        moderated_at=timestamp_from_iso(record["moderated_at"]),
         reviewer=record["reviewer"],
     )

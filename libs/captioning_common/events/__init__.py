@@ -7,9 +7,15 @@ from captioning_common.events.envelope import (
     encode_event,
 )
 from captioning_common.events.registry import EVENT_TYPES, message_class_for
+from captioning_common.events.codec import caption_to_dict, decode_expected, iso, timestamp_from_iso, timestamp_now
 
 __all__ = [
     "EVENT_TYPES",
+    "caption_to_dict",
+    "decode_expected",
+    "iso",
+    "timestamp_from_iso",
+    "timestamp_now",
     "EnvelopeError",
     "EventEnvelope",
     "decode_event",
