@@ -10,7 +10,7 @@ MODEL_VERSION_DIR := model_repository/captioner/1
 EXPORTED := $(MODEL_VERSION_DIR)/student/captioner.json
 SEED   ?= 0
 
-.PHONY: help demo install protos model-repository model eval up status down test test-unit proto-check proto-lock settings-table clean
+.PHONY: help demo bench install protos model-repository model eval up status down test test-unit proto-check proto-lock settings-table clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -50,6 +50,9 @@ eval: install  ## evaluate teacher and student: reports/captioner_eval.json and 
 
 demo: install model-repository  ## run the whole pipeline end to end on generated images, then stop what it started
 	$(PY) -m localinfra.demo
+
+bench: install model-repository  ## pipeline throughput and latency with caption micro-batches of 1 and 32, side by side
+	$(PY) -m localinfra.bench
 
 up: install model-repository  ## install (first run) and start Kafka, S3, Triton and the four services, and leave them running
 	$(PY) -m localinfra up

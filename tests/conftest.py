@@ -43,6 +43,11 @@ class ServerPool:
             self._ready[name] = component
         return self.config
 
+    def component(self, name: str) -> Component:
+        """The running component of ``name`` (started or found by ``ensure``)."""
+        self.ensure(name)
+        return self._ready[name]
+
     def start_extra(self, component: Component) -> Component:
         """Start a server of the test's own (e.g. a Triton on a test model repository)."""
         if not component.installed():

@@ -7,15 +7,18 @@ import os
 import signal
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 import requests
 from confluent_kafka import Producer
 from PIL import Image
 
+from captioning_common.events import timestamp_now
 from captioning_common.kafka import EventProducer
 from captioning_common.records import ImageRecords, original_key
 from captioning_common.storage import ObjectStore
-from captioning_events.v1.common_pb2 import ObjectRef
+from captioning_events.v1.caption_pb2 import Caption, CaptionGenerated
+from captioning_events.v1.common_pb2 import ModelInfo, ObjectRef
 from captioning_events.v1.image_pb2 import ImageSubmitted, ImageUploaded
 from services.ingest.validation import image_id_of
 from tests.integration.pipeline_client import (
@@ -77,8 +80,6 @@ def test_duplicate_uploads_start_no_second_run(pipeline, kafka) -> None:
 
     # Concurrent duplicates of a new image: exactly one upload starts the run.
     (fresh,) = scene_images(1, seed=2003)
-    from concurrent.futures import ThreadPoolExecutor
-
     with ThreadPoolExecutor(8) as pool:
         codes = sorted(r.status_code for r in pool.map(lambda _: upload(pipeline, fresh), range(8)))
     assert codes == [200] * 7 + [202]
@@ -201,16 +202,10 @@ def test_claim_check_submissions_are_validated_like_uploads(pipeline, kafka, s3)
 
 def test_review_items_wait_for_a_decision(pipeline, kafka, s3) -> None:
     """A caption that guesses a person's attributes is held (policy `flag`) until a reviewer decides."""
-    from captioning_events.v1.caption_pb2 import Caption, CaptionGenerated
-    from captioning_events.v1.common_pb2 import ModelInfo
-    from google.protobuf.timestamp_pb2 import Timestamp
-
     held = upload(pipeline, scene_images(1, seed=6006)[0], languages="en")
     image_id = held.json()["id"]
     wait_for(pipeline, [image_id])
     review_start = end_offsets(kafka, "moderation.review")
-    generated_at = Timestamp()
-    generated_at.GetCurrentTime()
     status = image_status(pipeline, image_id)
     producer = EventProducer(kafka, source="test-caption")
     event = CaptionGenerated(
@@ -218,7 +213,7 @@ def test_review_items_wait_for_a_decision(pipeline, kafka, s3) -> None:
         image=ObjectRef(bucket=s3.bucket, key=original_key(image_id)),
         captions=[Caption(language="en", text="a young asian woman holding a red circle", keywords=["woman"], hashtags=["#woman"], score=0.9)],
         model=ModelInfo(name="captioner", version=status["model"]["version"]),
-        generated_at=generated_at,
+        generated_at=timestamp_now(),
     )
     producer.send("captions.generated", event, key=image_id)
     producer.close()
@@ -235,6 +230,31 @@ def test_review_items_wait_for_a_decision(pipeline, kafka, s3) -> None:
     assert final["reviewer"] == "alice"
     again = requests.post(f"{pipeline.ingest_url}/v1/reviews/{image_id}", json={"verdict": "approve", "reviewer": "bob"}, headers=pipeline.headers, timeout=30)
     assert again.status_code == 409
+    assert image_id not in [h["id"] for h in search(pipeline, "a young asian woman holding a red circle", limit=10).json()["results"]]
+
+
+def test_an_approving_review_decision_releases_the_item(pipeline, kafka, s3) -> None:
+    image_id = upload(pipeline, scene_images(1, seed=6106)[0], languages="en").json()["id"]
+    version = wait_for(pipeline, [image_id])[image_id]["model"]["version"]
+    producer = EventProducer(kafka, source="test-caption")
+    caption = "an old man standing beside a green triangle"
+    event = CaptionGenerated(
+        image_id=image_id,
+        image=ObjectRef(bucket=s3.bucket, key=original_key(image_id)),
+        captions=[Caption(language="en", text=caption, keywords=["green triangle"], hashtags=["#greentriangle"], score=0.9)],
+        model=ModelInfo(name="captioner", version=version),
+        generated_at=timestamp_now(),
+    )
+    producer.send("captions.generated", event, key=image_id)
+    producer.close()
+    wait_for(pipeline, [image_id], done=lambda s: s["verdict"] == "review")
+    assert image_id not in [h["id"] for h in search(pipeline, caption, limit=10).json()["results"]]
+
+    decided = requests.post(f"{pipeline.ingest_url}/v1/reviews/{image_id}", json={"verdict": "approve", "reviewer": "carol"}, headers=pipeline.headers, timeout=30)
+    assert decided.status_code == 202, decided.text
+    released = wait_for(pipeline, [image_id], done=lambda s: s["status"] == "indexed" and s["verdict"] == "approve")[image_id]
+    assert released["reviewer"] == "carol" and released["captions"]["en"]["text"] == caption
+    assert image_id in [h["id"] for h in search(pipeline, caption, limit=3).json()["results"]]
 
 
 def test_sigkill_of_the_caption_service_loses_nothing_and_indexes_nothing_twice(pipeline, kafka) -> None:
@@ -311,3 +331,21 @@ def test_every_service_serves_metrics_health_and_readiness(pipeline, kafka) -> N
             time.sleep(0.5)
         text = _metrics(port)
         assert [needle for needle in needles if needle not in text] == [], service
+
+
+def test_a_triton_outage_delays_captions_and_loses_none(pipeline, servers, kafka) -> None:
+    triton = servers.component("triton")
+    dlq_start = end_offsets(kafka, "images.uploaded.dlq")
+    caption_ready = f"http://127.0.0.1:{pipeline.env['CAPTIONING_CAPTION_PORT']}/readyz"
+    triton.stop()
+    try:
+        ids = [r.json()["id"] for r in upload_all(pipeline, scene_images(6, seed=10010))]
+        time.sleep(5)
+        assert [image_status(pipeline, i)["status"] for i in ids] == ["received"] * 6
+        assert requests.get(caption_ready, timeout=10).status_code == 503
+    finally:
+        triton.start()
+    statuses = wait_for(pipeline, ids, done=lambda s: s["status"] in ("indexed", "failed"), timeout_s=180)
+    assert all(s["status"] == "indexed" for s in statuses.values())
+    assert requests.get(caption_ready, timeout=10).status_code == 200
+    assert not set(ids) & {key for key, _, _ in read_since(kafka, "images.uploaded.dlq", dlq_start)}
