@@ -116,15 +116,19 @@ class Pipeline:
     API_KEY = "test-key"
 
     def __init__(self, pool: ServerPool) -> None:
+        from captioning_common.storage import ObjectStore
         from localinfra.pipeline import SERVICE_NAMES, PipelineService
 
+        # A bucket of its own keeps the tests apart from a pipeline left running by `make up`.
+        self.s3 = pool.config.s3.model_copy(update={"bucket": f"{pool.config.s3.bucket}-test"})
+        ObjectStore(self.s3).ensure_bucket()
         self.env = {
+            "CAPTIONING_S3_BUCKET": self.s3.bucket,
             "CAPTIONING_API_KEYS": self.API_KEY,
             "CAPTIONING_INGEST_PORT": str(free_port()),
             "CAPTIONING_CAPTION_PORT": str(free_port()),
             "CAPTIONING_MODERATION_PORT": str(free_port()),
             "CAPTIONING_INDEXING_PORT": str(free_port()),
-            "CAPTIONING_INDEXING_INDEX_PREFIX": "test-index",
             # Items whose captions guess sensitive attributes go to review, so the review flow is exercised.
             "CAPTIONING_MODERATION_SENSITIVE_ATTRIBUTE_POLICY": "flag",
         }

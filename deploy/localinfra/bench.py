@@ -2,7 +2,8 @@
 
 Starts the servers and the services (whatever is not running yet), then for each
 caption batch size restarts the caption service with it, uploads a fresh set of
-generated images through the API, and measures until every image is indexed:
+generated images through the API, and measures until every image is announced on
+``index.updated``:
 end-to-end throughput, per-image latency from upload to caption and to index, and
 the mean batch size Triton executed (from Triton's own counters). Prints one table
 and the ratios against the first batch size; stops what it started.
@@ -15,17 +16,21 @@ import os
 import statistics
 import sys
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 import requests
+from confluent_kafka import Consumer, TopicPartition
 
-from captioning_common.settings import TritonSettings
+from captioning_common.settings import KafkaSettings, TritonSettings
 from localinfra.demo import demo_images
 from localinfra.pipeline import PipelineService, local_api_key
 from localinfra.registry import components
 from localinfra.settings import InfraConfig
 from services.ingest.settings import IngestSettings
+
+INDEX_TOPIC = "index.updated"
 
 
 def triton_counts(metrics_url: str, model: str = "captioner") -> tuple[float, float]:
@@ -45,38 +50,47 @@ def _seconds_between(start: str, end: str) -> float:
     return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
 
 
-def measure(ingest: str, headers: dict[str, str], images: list[bytes], metrics_url: str, timeout_s: float) -> dict[str, float]:
-    """Upload ``images`` concurrently and wait until all are indexed; returns the figures of the run."""
+def _index_events_from_now(kafka: KafkaSettings) -> Consumer:
+    """A consumer positioned at the current end of ``index.updated``."""
+    consumer = Consumer(kafka.client_config() | {"group.id": f"bench-{uuid.uuid4()}", "enable.auto.commit": False})
+    probe = consumer.list_topics(INDEX_TOPIC, timeout=10).topics[INDEX_TOPIC]
+    ends = [TopicPartition(INDEX_TOPIC, p, consumer.get_watermark_offsets(TopicPartition(INDEX_TOPIC, p), timeout=10)[1]) for p in probe.partitions]
+    consumer.assign(ends)
+    return consumer
+
+
+def measure(ingest: str, headers: dict[str, str], images: list[bytes], kafka: KafkaSettings, metrics_url: str, timeout_s: float) -> dict[str, float]:
+    """Upload ``images`` concurrently and wait (on ``index.updated``) until all are indexed; returns the run's figures."""
     before = triton_counts(metrics_url)
-    started = time.monotonic()
-    with ThreadPoolExecutor(8) as pool:
-        responses = list(pool.map(lambda data: requests.post(f"{ingest}/v1/images", files={"file": ("i.png", data)}, headers=headers, timeout=60), images))
-    ids = [response.json()["id"] for response in responses if response.status_code == 202]
-    if len(ids) != len(images):
-        raise RuntimeError(f"{len(images) - len(ids)} uploads were not accepted as new images")
-    uploaded_s = time.monotonic() - started
-    statuses: dict[str, dict] = {}
-    deadline = started + timeout_s
-    while len(statuses) < len(ids):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{len(ids) - len(statuses)} images not indexed after {timeout_s:.0f}s")
-        for image_id in [i for i in ids if i not in statuses]:
-            status = requests.get(f"{ingest}/v1/images/{image_id}", headers=headers, timeout=30).json()
-            if status["status"] in ("indexed", "failed") or status["verdict"] in ("review", "reject"):
-                statuses[image_id] = status
-        time.sleep(0.2)
-    elapsed = time.monotonic() - started
+    consumer = _index_events_from_now(kafka)
+    try:
+        started = time.monotonic()
+        with ThreadPoolExecutor(8) as pool:
+            responses = list(pool.map(lambda data: requests.post(f"{ingest}/v1/images", files={"file": ("i.png", data)}, headers=headers, timeout=60), images))
+        ids = {response.json()["id"] for response in responses if response.status_code == 202}
+        if len(ids) != len(images):
+            raise RuntimeError(f"{len(images) - len(ids)} uploads were not accepted as new images")
+        uploaded_s = time.monotonic() - started
+        pending = set(ids)
+        while pending:
+            if time.monotonic() - started > timeout_s:
+                raise TimeoutError(f"{len(pending)} images not indexed after {timeout_s:.0f}s")
+            message = consumer.poll(0.5)
+            if message is not None and not message.error():
+                pending.discard(message.key().decode())
+        elapsed = time.monotonic() - started
+    finally:
+        consumer.close()
     after = triton_counts(metrics_url)
-    indexed = [s for s in statuses.values() if s["status"] == "indexed"]
-    to_caption = [_seconds_between(s["received_at"], s["captioned_at"]) for s in indexed]
-    to_index = [_seconds_between(s["received_at"], s["indexed_at"]) for s in indexed]
+    statuses = [requests.get(f"{ingest}/v1/images/{image_id}", headers=headers, timeout=30).json() for image_id in ids]
+    to_caption = [_seconds_between(s["received_at"], s["captioned_at"]) for s in statuses]
+    to_index = [_seconds_between(s["received_at"], s["indexed_at"]) for s in statuses]
     executions = after[1] - before[1]
     return {
         "images": len(ids),
-        "indexed": len(indexed),
         "upload_s": uploaded_s,
         "total_s": elapsed,
-        "images_per_s": len(indexed) / elapsed,
+        "images_per_s": len(ids) / elapsed,
         "caption_p50_s": statistics.median(to_caption),
         "caption_p95_s": statistics.quantiles(to_caption, n=20)[-1],
         "index_p50_s": statistics.median(to_index),
@@ -112,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             caption.stop()
             caption.start()
             images = [data for _, data in demo_images(args.images // 3, seed + run * 1_000_003)]
-            results[batch_size] = measure(ingest, headers, images, metrics_url, args.timeout)
+            results[batch_size] = measure(ingest, headers, images, config.kafka, metrics_url, args.timeout)
             print(f"batch size {batch_size}: {results[batch_size]['images_per_s']:.1f} images/s", flush=True)
     finally:
         caption = PipelineService(config, "caption")

@@ -54,6 +54,14 @@ class DeadLetters:
         return self.producer.produce(topic, letter, key=(key.decode(errors="replace") if isinstance(key, bytes) else key or ""), subject=image_id or None)
 
 
+def by_key(batch: list[Message]) -> list[list[Message]]:
+    """The batch split by record key, each group in offset order: groups may run concurrently, a group may not."""
+    groups: dict[bytes | str | None, list[Message]] = {}
+    for record in batch:
+        groups.setdefault(record.key(), []).append(record)
+    return list(groups.values())
+
+
 def with_lag(consumer: BatchConsumer, handler: BatchHandler, metrics: PipelineMetrics) -> BatchHandler:
     """``handler`` followed by a refresh of the consumer-lag gauge."""
 

@@ -106,9 +106,8 @@ class CaptionWorker:
             elif isinstance(outcome, BaseException):
                 raise outcome
         pending.extend(item.failure for item in items if item.failure is not None)
-        for item in items:
-            if item.reused is not None or item.captions:
-                pending.append(await self._publish(item, len(batch), started))
+        done = [item for item in items if item.reused is not None or item.captions]
+        pending += await asyncio.gather(*(self._publish(item, len(batch), started) for item in done))
         with self.metrics.time_stage("produce"):
             await asyncio.gather(*(asyncio.wrap_future(future) for future in pending))
         for item in items:

@@ -35,7 +35,7 @@ def main() -> None:
     store = ObjectStore(s3)
     index = CaptionIndex(s3, settings, Embedder())
     producer = EventProducer(kafka, source=NAME)
-    worker = IndexingWorker(index, ImageRecords(store), producer, metrics)
+    worker = IndexingWorker(index, ImageRecords(store), producer, metrics, settings.io_concurrency)
     consumer = BatchConsumer(kafka, settings.group_id, [INPUT_TOPIC], batch_size=settings.batch_size)
     indexer = BackgroundConsumer(consumer, worker.handle, metrics, "indexer")
     readiness = {

@@ -14,6 +14,7 @@ class IndexingSettings(BaseSettings):
     port: int = Field(8081, description="Port of the search API (also /metrics, /healthz, /readyz).")
     group_id: str = Field("indexing", description="Consumer group reading `captions.moderated`.")
     batch_size: int = Field(64, description="Most verdicts indexed per batch (one index commit each).")
+    io_concurrency: int = Field(8, description="Image records read or written in S3 at once.")
     index_prefix: str = Field("index", description="Key prefix of the LanceDB database in the bucket.")
     table: str = Field("captions", description="LanceDB table name.")
     search_limit_max: int = Field(100, description="Largest `limit` a search may ask for.")

@@ -10,7 +10,7 @@ already names the same verdict is skipped altogether (no write, no second
 from __future__ import annotations
 
 import logging
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timezone
 
 from confluent_kafka import Message
@@ -33,8 +33,9 @@ OUTPUT_TOPIC = "index.updated"
 class IndexingWorker:
     """Upserts each batch of approved images and announces them on ``index.updated``."""
 
-    def __init__(self, index: CaptionIndex, records: ImageRecords, producer: EventProducer, metrics: PipelineMetrics) -> None:
+    def __init__(self, index: CaptionIndex, records: ImageRecords, producer: EventProducer, metrics: PipelineMetrics, io_concurrency: int = 8) -> None:
         self.index = index
+        self._pool = ThreadPoolExecutor(io_concurrency, thread_name_prefix="index-io")
         self.records = records
         self.producer = producer
         self.metrics = metrics
@@ -46,13 +47,16 @@ class IndexingWorker:
         pending: list[Future] = []
         entries: dict[str, tuple[IndexEntry, str]] = {}
         removals: set[str] = set()
+        verdicts = []
         for record in batch:
             try:
-                verdict = decode_expected(record.headers(), record.value(), ModerationVerdict)
+                verdicts.append((record, decode_expected(record.headers(), record.value(), ModerationVerdict)))
             except EnvelopeError as exc:
                 pending.append(self.dead_letters.send(record, "invalid_event", str(exc)))
-                continue
-            indexed = self.records.get(verdict.image_id, "index")
+        image_ids = sorted({verdict.image_id for _, verdict in verdicts})
+        index_records = dict(zip(image_ids, self._pool.map(lambda image_id: self.records.get(image_id, "index"), image_ids)))
+        for record, verdict in verdicts:
+            indexed = index_records[verdict.image_id]
             if verdict.verdict != Verdict.VERDICT_APPROVE:
                 entries.pop(verdict.image_id, None)  # the latest verdict of an image wins
                 if indexed is not None:
@@ -72,13 +76,12 @@ class IndexingWorker:
             with self.metrics.time_stage("index_upsert"):
                 version = self.index.upsert([entry for entry, _ in entries.values()])
             indexed_at = timestamp_now()
-            for image_id, (_, moderated_at) in entries.items():
-                self.records.put(image_id, "index", {
-                    "index": self.index.settings.table,
-                    "index_version": version,
-                    "moderated_at": moderated_at,
-                    "indexed_at": iso(indexed_at),
-                })
+            marks = {
+                image_id: {"index": self.index.settings.table, "index_version": version, "moderated_at": moderated_at, "indexed_at": iso(indexed_at)}
+                for image_id, (_, moderated_at) in entries.items()
+            }
+            list(self._pool.map(lambda item: self.records.put(item[0], "index", item[1]), marks.items()))
+            for image_id in entries:
                 event = IndexUpdated(
                     image_id=image_id,
                     index_name=self.index.settings.table,
@@ -96,9 +99,9 @@ class IndexingWorker:
     def _remove(self, image_ids: list[str]) -> list[Future]:
         with self.metrics.time_stage("index_delete"):
             version = self.index.delete(image_ids)
+        list(self._pool.map(lambda image_id: self.records.delete(image_id, "index"), image_ids))
         futures = []
         for image_id in image_ids:
-            self.records.delete(image_id, "index")
             event = IndexUpdated(
                 image_id=image_id,
                 index_name=self.index.settings.table,

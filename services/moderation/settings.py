@@ -16,6 +16,7 @@ class ModerationSettings(BaseSettings):
     port: int = Field(9402, description="Port of /metrics, /healthz, /readyz.")
     group_id: str = Field("moderation", description="Consumer group reading `captions.generated` and `moderation.decisions`.")
     batch_size: int = Field(32, description="Most records per batch.")
+    concurrency: int = Field(4, description="Images of a batch moderated at once (records of one image stay in order).")
     image_classifier: Literal["nudenet", "none"] = Field(
         "nudenet", description="Image classifier: `nudenet` (bundled ONNX detector, AGPL-3.0 licence text) or `none`."
     )

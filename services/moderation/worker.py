@@ -11,7 +11,7 @@ overrides a reviewer's decision.
 from __future__ import annotations
 
 import logging
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from confluent_kafka import Message
 
@@ -20,7 +20,7 @@ from captioning_common.kafka.producer import EventProducer
 from captioning_common.logs import image_context
 from captioning_common.metrics import PipelineMetrics
 from captioning_common.records import ImageRecords
-from captioning_common.stage import DeadLetters
+from captioning_common.stage import DeadLetters, by_key
 from captioning_events.v1.caption_pb2 import Caption, CaptionGenerated
 from captioning_events.v1.common_pb2 import ModelInfo, ObjectRef
 from captioning_events.v1.moderation_pb2 import ModerationReason, ModerationVerdict, ReviewDecision, Verdict
@@ -55,12 +55,22 @@ class ModerationWorker:
         self.producer = producer
         self.metrics = metrics
         self.dead_letters = DeadLetters("moderation", producer, records, metrics)
+        self._pool = ThreadPoolExecutor(settings.concurrency, thread_name_prefix="moderate")
 
     def handle(self, batch: list[Message]) -> None:
-        """Moderate a batch; returns once every output is acknowledged, raises on transient failures."""
+        """Moderate a batch; returns once every output is acknowledged, raises on transient failures.
+
+        Images are moderated concurrently; the records of one image, in order.
+        """
         self.metrics.observe_batch(len(batch))
+        pending = [future for group in self._pool.map(self._handle_group, by_key(batch)) for future in group]
+        with self.metrics.time_stage("produce"):
+            for future in pending:
+                future.result()
+
+    def _handle_group(self, records: list[Message]) -> list[Future]:
         pending: list[Future] = []
-        for record in batch:
+        for record in records:
             try:
                 _, event = decode_event(record.headers(), record.value())
             except EnvelopeError as exc:
@@ -73,9 +83,7 @@ class ModerationWorker:
                     pending += self._apply_decision(record, event)
                 else:
                     pending.append(self.dead_letters.send(record, "invalid_event", f"unexpected event {type(event).__name__}"))
-        with self.metrics.time_stage("produce"):
-            for future in pending:
-                future.result()
+        return pending
 
     def _moderate(self, record: Message, event: CaptionGenerated) -> list[Future]:
         generated_at = iso(event.generated_at)

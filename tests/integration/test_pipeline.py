@@ -94,7 +94,8 @@ def _png(size: tuple[int, int], colour=(200, 30, 30)) -> bytes:
     return buffer.getvalue()
 
 
-def test_bad_input_gets_4xx_and_leaves_no_trace(pipeline, kafka, s3) -> None:
+def test_bad_input_gets_4xx_and_leaves_no_trace(pipeline, kafka) -> None:
+    s3 = pipeline.s3
     good = _png((64, 64), (10, 200, 10))
     jpeg = scene_images(3, seed=3003)[1]
     gif = io.BytesIO()
@@ -139,7 +140,8 @@ def test_bad_input_gets_4xx_and_leaves_no_trace(pipeline, kafka, s3) -> None:
     assert requests.get(f"{pipeline.search_url}/v1/search", params={"q": "red"}, timeout=30).status_code == 401
 
 
-def test_poison_messages_are_dead_lettered_while_the_others_flow(pipeline, kafka, s3) -> None:
+def test_poison_messages_are_dead_lettered_while_the_others_flow(pipeline, kafka) -> None:
+    s3 = pipeline.s3
     store = ObjectStore(s3)
     dlq_start = end_offsets(kafka, "images.uploaded.dlq")
     undecodable = b"\xff\xd8\xff\xe0" + b"this is no jpeg" * 20
@@ -174,7 +176,8 @@ def test_poison_messages_are_dead_lettered_while_the_others_flow(pipeline, kafka
     assert failure["stage"] == "caption" and failure["code"] == "image_rejected"
 
 
-def test_claim_check_submissions_are_validated_like_uploads(pipeline, kafka, s3) -> None:
+def test_claim_check_submissions_are_validated_like_uploads(pipeline, kafka) -> None:
+    s3 = pipeline.s3
     store = ObjectStore(s3)
     good, corrupt = scene_images(1, seed=5005)[0], b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
     store.put("incoming/good.png", good)
@@ -200,8 +203,9 @@ def test_claim_check_submissions_are_validated_like_uploads(pipeline, kafka, s3)
     assert ImageRecords(store).all(image_id_of(corrupt)) == {}
 
 
-def test_review_items_wait_for_a_decision(pipeline, kafka, s3) -> None:
+def test_review_items_wait_for_a_decision(pipeline, kafka) -> None:
     """A caption that guesses a person's attributes is held (policy `flag`) until a reviewer decides."""
+    s3 = pipeline.s3
     held = upload(pipeline, scene_images(1, seed=6006)[0], languages="en")
     image_id = held.json()["id"]
     wait_for(pipeline, [image_id])
@@ -233,7 +237,8 @@ def test_review_items_wait_for_a_decision(pipeline, kafka, s3) -> None:
     assert image_id not in [h["id"] for h in search(pipeline, "a young asian woman holding a red circle", limit=10).json()["results"]]
 
 
-def test_an_approving_review_decision_releases_the_item(pipeline, kafka, s3) -> None:
+def test_an_approving_review_decision_releases_the_item(pipeline, kafka) -> None:
+    s3 = pipeline.s3
     image_id = upload(pipeline, scene_images(1, seed=6106)[0], languages="en").json()["id"]
     version = wait_for(pipeline, [image_id])[image_id]["model"]["version"]
     producer = EventProducer(kafka, source="test-caption")
