@@ -122,8 +122,11 @@ class Pipeline:
         # A bucket of its own keeps the tests apart from a pipeline left running by `make up`.
         self.s3 = pool.config.s3.model_copy(update={"bucket": f"{pool.config.s3.bucket}-test"})
         ObjectStore(self.s3).ensure_bucket()
+        # A fresh index per session: search results are checked against this session's images.
+        self.index_prefix = f"index-{os.urandom(4).hex()}"
         self.env = {
             "CAPTIONING_S3_BUCKET": self.s3.bucket,
+            "CAPTIONING_INDEXING_INDEX_PREFIX": self.index_prefix,
             "CAPTIONING_API_KEYS": self.API_KEY,
             "CAPTIONING_INGEST_PORT": str(free_port()),
             "CAPTIONING_CAPTION_PORT": str(free_port()),
@@ -154,6 +157,13 @@ class Pipeline:
 
 
 @pytest.fixture(scope="session")
-def pipeline(servers: ServerPool, kafka, s3, triton) -> Pipeline:
+def pipeline(servers: ServerPool, kafka, s3, triton) -> Iterator[Pipeline]:
     """The ingest, caption, moderation and indexing services, running against the real servers."""
-    return Pipeline(servers)
+    from captioning_common.storage import ObjectStore
+
+    running = Pipeline(servers)
+    yield running
+    running.services["indexing"].stop()
+    store = ObjectStore(running.s3)
+    for item in list(store.list(running.index_prefix + "/")):
+        store.delete(item.key)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 from captioning_common.kafka import BatchConsumer, EventProducer
 from captioning_common.logs import configure_logging
@@ -33,11 +34,12 @@ def main() -> None:
     configure_logging(NAME, service.log_level)
     metrics = PipelineMetrics(NAME)
     loop = asyncio.new_event_loop()
+    loop.set_default_executor(ThreadPoolExecutor(settings.fetch_concurrency, thread_name_prefix="s3"))  # S3 calls
     asyncio.set_event_loop(loop)
     producer = EventProducer(KafkaSettings(), source=NAME)
     records = ImageRecords(ObjectStore(S3Settings()))
     worker = CaptionWorker(
-        TritonCaptioner(triton, settings.model_name, settings.model_version), records, producer, metrics, settings.fetch_concurrency, loop
+        TritonCaptioner(triton, settings.model_name, settings.model_version), records, producer, metrics, loop
     )
     consumer = BatchConsumer(
         KafkaSettings(),

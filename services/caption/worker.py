@@ -53,7 +53,8 @@ class CaptionWorker:
     """Captions each micro-batch through Triton; dead-letters what can never succeed.
 
     Transient failures (S3 or Triton unreachable, timeouts) raise out of ``handle``,
-    so the consumer rewinds and retries the whole batch after a backoff.
+    so the consumer rewinds and retries the whole batch after a backoff. S3 calls run
+    on the event loop's default executor, whose size bounds their concurrency.
     """
 
     def __init__(
@@ -62,7 +63,6 @@ class CaptionWorker:
         records: ImageRecords,
         producer: EventProducer,
         metrics: PipelineMetrics,
-        fetch_concurrency: int,
         loop: asyncio.AbstractEventLoop,
     ) -> None:
         self.captioner = captioner
@@ -71,7 +71,6 @@ class CaptionWorker:
         self.producer = producer
         self.metrics = metrics
         self.dead_letters = DeadLetters("caption", producer, records, metrics)
-        self._fetch_slots = asyncio.Semaphore(fetch_concurrency)
         self._loop = loop
         self._model: ModelInfo | None = None
 
@@ -110,9 +109,8 @@ class CaptionWorker:
         pending += await asyncio.gather(*(self._publish(item, len(batch), started) for item in done))
         with self.metrics.time_stage("produce"):
             await asyncio.gather(*(asyncio.wrap_future(future) for future in pending))
-        for item in items:
-            if item.reused is not None or item.captions:
-                self.metrics.message(item.record.topic(), "reused" if item.reused is not None else "ok")
+        for item in done:
+            self.metrics.message(item.record.topic(), "reused" if item.reused is not None else "ok")
 
     async def _fetch(self, item: _Item) -> None:
         image_id = item.event.image_id
@@ -120,15 +118,14 @@ class CaptionWorker:
         if existing and existing.get("model") == {"name": self._model.name, "version": self._model.version}:
             item.reused = existing
             return
-        async with self._fetch_slots:
-            start = time.perf_counter()
-            try:
-                item.image = await asyncio.to_thread(self.store.get, item.event.object.key)
-            except KeyError:
-                missing = f"no object s3://{item.event.object.bucket}/{item.event.object.key}"
-                item.failure = await asyncio.to_thread(self.dead_letters.send, item.record, "object_missing", missing, image_id)
-                return
-            item.fetch_ms = (time.perf_counter() - start) * 1000
+        start = time.perf_counter()
+        try:
+            item.image = await asyncio.to_thread(self.store.get, item.event.object.key)
+        except KeyError:
+            missing = f"no object s3://{item.event.object.bucket}/{item.event.object.key}"
+            item.failure = await asyncio.to_thread(self.dead_letters.send, item.record, "object_missing", missing, image_id)
+            return
+        item.fetch_ms = (time.perf_counter() - start) * 1000
 
     async def _caption(self, item: _Item) -> None:
         if not item.image:

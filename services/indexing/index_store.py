@@ -1,9 +1,9 @@
 """The caption search index: one LanceDB table in the bucket, one row per image.
 
 Search is hybrid: BM25 full-text search over both captions, keywords and hashtags,
-cosine vector search over a sentence embedding, and a tag ranking of the candidates
-whose keywords the query names as a phrase, fused by reciprocal rank over
-``image_id`` (tag matches, then full-text matches win ties).
+cosine vector search over a sentence embedding, and two rankings of those candidates:
+captions containing the whole query, and keywords the query names as a phrase; all
+fused by reciprocal rank over ``image_id`` (earlier rankings win ties).
 Rows written after the full-text index was last built are still searched (LanceDB
 scans unindexed rows); ``upsert`` folds them into the index once there are
 ``refresh_unindexed_rows`` of them, which bounds the cost of that scan.
@@ -118,6 +118,17 @@ def embedding_text(entry: IndexEntry) -> str:
     """What is embedded: the English caption (else the Korean one) and the keywords."""
     caption = entry.caption_en or entry.caption_ko
     return f"{caption}. {', '.join(entry.keywords)}" if entry.keywords else caption
+
+
+def phrase_ranking(query: str, rows: list[dict]) -> list[dict]:
+    """Rows whose caption (either language) contains the whole query, shortest caption first."""
+    text = " ".join(query.lower().split())
+    hits = []
+    for row in rows:
+        lengths = [len(caption) for caption in (row["caption_en"], row["caption_ko"]) if text in " ".join(caption.lower().split())]
+        if lengths:
+            hits.append((min(lengths), row))
+    return [row for _, row in sorted(hits, key=lambda pair: pair[0])]
 
 
 def keyword_ranking(query: str, rows: list[dict]) -> list[dict]:
@@ -258,7 +269,8 @@ class CaptionIndex:
             .limit(candidates)
             .to_list()
         )
-        tag_rows = keyword_ranking(query, text_rows + [row for row in vector_rows if row not in text_rows])
+        candidate_rows = text_rows + [row for row in vector_rows if row not in text_rows]
+        rankings = [phrase_ranking(query, candidate_rows), keyword_ranking(query, candidate_rows), text_rows, vector_rows]
         other = "ko" if lang == "en" else "en"
         return [
             SearchHit(
@@ -269,7 +281,7 @@ class CaptionIndex:
                 image_bucket=row["image_bucket"],
                 image_key=row["image_key"],
             )
-            for row, score in reciprocal_rank_fusion([tag_rows, text_rows, vector_rows])[:limit]
+            for row, score in reciprocal_rank_fusion(rankings)[:limit]
         ]
 
     def _rows(self, entries: list[IndexEntry]) -> pa.Table:
