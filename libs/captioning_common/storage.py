@@ -30,6 +30,27 @@ def s3_client(settings: S3Settings):
     )
 
 
+# 400s that concern the request's credentials, not its key: the deployment is wrong, not the message.
+_CREDENTIAL_ERRORS = frozenset({"AuthorizationHeaderMalformed", "InvalidToken", "ExpiredToken", "InvalidAccessKeyId"})
+
+
+class ObjectUnreadable(KeyError):
+    """A key the store refuses for good (an invalid object name): retrying cannot help."""
+
+    def __init__(self, key: str, cause: str) -> None:
+        super().__init__(key)
+        self.cause = cause
+
+
+
+def read_failure(bucket: str, error: KeyError) -> tuple[str, str]:
+    """(dead-letter code, message) of a ``get`` that failed for good: ``object_missing`` or ``object_unreadable``."""
+    key = error.args[0]
+    if isinstance(error, ObjectUnreadable):
+        return "object_unreadable", f"s3://{bucket}/{key} cannot be read: {error.cause}"
+    return "object_missing", f"no object s3://{bucket}/{key}"
+
+
 @dataclass(frozen=True)
 class ObjectInfo:
     """Metadata of a stored object."""
@@ -65,12 +86,21 @@ class ObjectStore:
         return response["ETag"].strip('"')
 
     def get(self, key: str) -> bytes:
-        """The bytes under ``key``; KeyError when there is no such object."""
+        """The bytes under ``key``.
+
+        KeyError when there is no such object, ObjectUnreadable (a KeyError) when the
+        store rejects the key itself (400, e.g. an invalid name). Everything else, access
+        and signature errors included, propagates: it is transient or a deployment problem,
+        and must not dead-letter the message.
+        """
         try:
             return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         except ClientError as exc:
-            if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
+            code = exc.response["Error"]["Code"]
+            if code in ("NoSuchKey", "404"):
                 raise KeyError(key) from exc
+            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 400 and code not in _CREDENTIAL_ERRORS:
+                raise ObjectUnreadable(key, code) from exc
             raise
 
     def head(self, key: str) -> ObjectInfo | None:

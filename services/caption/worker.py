@@ -26,6 +26,7 @@ from captioning_common.kafka.producer import EventProducer
 from captioning_common.metrics import PipelineMetrics
 from captioning_common.records import ImageRecords, record_key
 from captioning_common.stage import DeadLetters
+from captioning_common.storage import read_failure
 from captioning_events.v1.caption_pb2 import Caption, CaptionGenerated, CaptionTimings
 from captioning_events.v1.common_pb2 import ModelInfo, ObjectRef
 from captioning_events.v1.image_pb2 import ImageUploaded
@@ -121,9 +122,9 @@ class CaptionWorker:
         start = time.perf_counter()
         try:
             item.image = await asyncio.to_thread(self.store.get, item.event.object.key)
-        except KeyError:
-            missing = f"no object s3://{item.event.object.bucket}/{item.event.object.key}"
-            item.failure = await asyncio.to_thread(self.dead_letters.send, item.record, "object_missing", missing, image_id)
+        except KeyError as exc:
+            code, reason = read_failure(item.event.object.bucket, exc)
+            item.failure = await asyncio.to_thread(self.dead_letters.send, item.record, code, reason, image_id)
             return
         item.fetch_ms = (time.perf_counter() - start) * 1000
 

@@ -18,6 +18,7 @@ from confluent_kafka import Message
 from captioning_common.events import EnvelopeError, decode_expected
 from captioning_common.metrics import PipelineMetrics
 from captioning_common.stage import DeadLetters
+from captioning_common.storage import read_failure
 from captioning_events.v1.image_pb2 import ImageSubmitted
 from services.ingest.intake import Intake, InvalidRequest, Submission, check_metadata, parse_languages
 from services.ingest.settings import IngestSettings
@@ -68,7 +69,10 @@ class SubmissionHandler:
             raise InvalidRequest("object_missing", f"no object s3://{ref.bucket}/{ref.key}")
         if info.size > self.settings.max_bytes:
             raise ImageRejected("file_too_large", f"the object has {info.size} bytes; the limit is {self.settings.max_bytes}", 413)
-        data = self.store.get(ref.key)
+        try:
+            data = self.store.get(ref.key)
+        except KeyError as exc:
+            raise InvalidRequest(*read_failure(ref.bucket, exc)) from None
         image = validate_image(data, self.settings)
         _, started = self.intake.accept(data, image, submission)
         return "ok" if started else "duplicate"

@@ -21,6 +21,7 @@ from captioning_common.logs import image_context
 from captioning_common.metrics import PipelineMetrics
 from captioning_common.records import ImageRecords
 from captioning_common.stage import DeadLetters, by_key
+from captioning_common.storage import read_failure
 from captioning_events.v1.caption_pb2 import Caption, CaptionGenerated
 from captioning_events.v1.common_pb2 import ModelInfo, ObjectRef
 from captioning_events.v1.moderation_pb2 import ModerationReason, ModerationVerdict, ReviewDecision, Verdict
@@ -93,8 +94,8 @@ class ModerationWorker:
             return self._publish(verdict_event(existing))
         try:
             image = self.store.get(event.image.key)
-        except KeyError:
-            return [self.dead_letters.send(record, "object_missing", f"no object s3://{event.image.bucket}/{event.image.key}", event.image_id)]
+        except KeyError as exc:
+            return [self.dead_letters.send(record, *read_failure(event.image.bucket, exc), event.image_id)]
         try:
             with self.metrics.time_stage("image_classifier"):
                 findings = self.classifier.classify(image)

@@ -230,7 +230,7 @@ def test_review_items_wait_for_a_decision(pipeline, kafka) -> None:
     assert bad.status_code == 400
     decided = requests.post(f"{pipeline.ingest_url}/v1/reviews/{image_id}", json={"verdict": "reject", "reviewer": "alice"}, headers=pipeline.headers, timeout=30)
     assert decided.status_code == 202, decided.text
-    final = wait_for(pipeline, [image_id], done=lambda s: s["verdict"] == "reject")[image_id]
+    final = wait_for(pipeline, [image_id], done=lambda s: s["verdict"] == "reject" and s["status"] == "moderated")[image_id]
     assert final["reviewer"] == "alice"
     again = requests.post(f"{pipeline.ingest_url}/v1/reviews/{image_id}", json={"verdict": "approve", "reviewer": "bob"}, headers=pipeline.headers, timeout=30)
     assert again.status_code == 409
@@ -252,7 +252,8 @@ def test_an_approving_review_decision_releases_the_item(pipeline, kafka) -> None
     )
     producer.send("captions.generated", event, key=image_id)
     producer.close()
-    wait_for(pipeline, [image_id], done=lambda s: s["verdict"] == "review")
+    # Held for review: taken out of the index again (status back to "moderated").
+    wait_for(pipeline, [image_id], done=lambda s: s["verdict"] == "review" and s["status"] == "moderated")
     assert image_id not in [h["id"] for h in search(pipeline, caption, limit=10).json()["results"]]
 
     decided = requests.post(f"{pipeline.ingest_url}/v1/reviews/{image_id}", json={"verdict": "approve", "reviewer": "carol"}, headers=pipeline.headers, timeout=30)

@@ -8,10 +8,11 @@ import urllib.request
 import uuid
 
 import pytest
+from botocore.exceptions import ClientError
 from pydantic import SecretStr
 
 from captioning_common.settings import S3Settings
-from captioning_common.storage import ObjectStore
+from captioning_common.storage import ObjectStore, ObjectUnreadable, read_failure
 
 
 def test_round_trip(s3: S3Settings) -> None:
@@ -63,3 +64,16 @@ def test_unsigned_and_tampered_requests_are_refused(s3: S3Settings) -> None:
     with pytest.raises(Exception, match="SignatureDoesNotMatch|InvalidAccessKeyId|403"):
         wrong.get(key)
     store.delete(key)
+
+
+def test_invalid_keys_are_unreadable_for_good_but_bad_credentials_are_not(s3) -> None:
+    store = ObjectStore(s3)
+    with pytest.raises(ObjectUnreadable) as caught:
+        store.get("a//b")
+    assert read_failure(s3.bucket, caught.value)[0] == "object_unreadable"
+    with pytest.raises(KeyError) as missing:
+        store.get("no/such/object")
+    assert read_failure(s3.bucket, missing.value) == ("object_missing", f"no object s3://{s3.bucket}/no/such/object")
+    wrong = ObjectStore(s3.model_copy(update={"secret_access_key": SecretStr("wrong"), "max_attempts": 1}))
+    with pytest.raises(ClientError):
+        wrong.get("anything")
