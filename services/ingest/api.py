@@ -11,7 +11,7 @@ import json
 import re
 from typing import Annotated, Literal
 
-from fastapi import Depends, FastAPI, File, Form, UploadFile
+from fastapi import Depends, FastAPI, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -27,6 +27,7 @@ from services.ingest.settings import IngestSettings
 from services.ingest.validation import ImageRejected, validate_image
 
 IMAGE_ID = re.compile(r"^[0-9a-f]{64}$")
+MULTIPART_OVERHEAD = 64 * 1024  # room for the form fields and part headers around the file
 DECISIONS_TOPIC = "moderation.decisions"
 
 
@@ -56,6 +57,17 @@ def create_app(
         lifespan,
     )
     authenticate = api_key_dependency(api_keys)
+    body_limit = settings.max_bytes + MULTIPART_OVERHEAD
+
+    @app.middleware("http")
+    async def refuse_oversized_bodies(request: Request, call_next):
+        """Answer 413 from the Content-Length alone, before an oversized body is read."""
+        length = request.headers.get("content-length", "")
+        if request.method == "POST" and length.isdigit() and int(length) > body_limit:
+            metrics.error("file_too_large")
+            message = f"the request has {length} bytes; an image may have at most {settings.max_bytes}"
+            return JSONResponse({"error": {"code": "file_too_large", "message": message}}, status_code=413, headers={"Connection": "close"})
+        return await call_next(request)
 
     @app.post("/v1/images", status_code=202, dependencies=[Depends(authenticate)], summary="Upload an image")
     async def upload(

@@ -355,3 +355,20 @@ def test_a_triton_outage_delays_captions_and_loses_none(pipeline, servers, kafka
     assert all(s["status"] == "indexed" for s in statuses.values())
     assert requests.get(caption_ready, timeout=10).status_code == 200
     assert not set(ids) & {key for key, _, _ in read_since(kafka, "images.uploaded.dlq", dlq_start)}
+
+
+def test_an_oversized_body_is_refused_before_it_is_read(pipeline) -> None:
+    import http.client
+
+    host, port = pipeline.ingest_url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    # Announce 1 GiB but send nothing: the answer must come from the headers alone.
+    connection.putrequest("POST", "/v1/images")
+    connection.putheader("X-API-Key", pipeline.API_KEY)
+    connection.putheader("Content-Type", "multipart/form-data; boundary=x")
+    connection.putheader("Content-Length", str(1 << 30))
+    connection.endheaders()
+    response = connection.getresponse()
+    assert response.status == 413
+    assert b'"file_too_large"' in response.read()
+    connection.close()
