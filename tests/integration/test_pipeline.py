@@ -8,6 +8,7 @@ import signal
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 
 import requests
 from confluent_kafka import Producer
@@ -15,6 +16,7 @@ from PIL import Image
 
 from captioning_common.events import timestamp_now
 from captioning_common.kafka import EventProducer
+from captioning_common.kafka.replay import replay
 from captioning_common.records import ImageRecords, original_key
 from captioning_common.storage import ObjectStore
 from captioning_events.v1.caption_pb2 import Caption, CaptionGenerated
@@ -144,6 +146,7 @@ def test_poison_messages_are_dead_lettered_while_the_others_flow(pipeline, kafka
     s3 = pipeline.s3
     store = ObjectStore(s3)
     dlq_start = end_offsets(kafka, "images.uploaded.dlq")
+    replay_since = datetime.now(timezone.utc)
     undecodable = b"\xff\xd8\xff\xe0" + b"this is no jpeg" * 20
     undecodable_id = image_id_of(undecodable)
     store.put(original_key(undecodable_id), undecodable)
@@ -174,6 +177,16 @@ def test_poison_messages_are_dead_lettered_while_the_others_flow(pipeline, kafka
     assert all(letter.stage == "caption" and letter.source_topic == "images.uploaded" for letter in letters.values())
     failure = ImageRecords(store).get(undecodable_id, "failure")
     assert failure["stage"] == "caption" and failure["code"] == "image_rejected"
+
+    # Once the missing object exists, replaying its dead letter completes the image.
+    store.put(original_key(missing_id), scene_images(1, seed=4005)[0])
+    report = replay("images.uploaded.dlq", kafka, ImageRecords(store), codes={"object_missing"}, since=replay_since)
+    assert report.replayed >= 1 and report.skipped >= 2
+    deadline = time.monotonic() + 60
+    while ImageRecords(store).get(missing_id, "index") is None:
+        assert time.monotonic() < deadline, "the replayed image was not indexed"
+        time.sleep(0.5)
+    assert ImageRecords(store).get(missing_id, "failure") is None
 
 
 def test_claim_check_submissions_are_validated_like_uploads(pipeline, kafka) -> None:
