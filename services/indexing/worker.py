@@ -81,16 +81,7 @@ class IndexingWorker:
                 for image_id, (_, moderated_at) in entries.items()
             }
             list(self._pool.map(lambda item: self.records.put(item[0], "index", item[1]), marks.items()))
-            for image_id in entries:
-                event = IndexUpdated(
-                    image_id=image_id,
-                    index_name=self.index.settings.table,
-                    operation=IndexOperation.INDEX_OPERATION_UPSERT,
-                    index_version=version,
-                    indexed_at=indexed_at,
-                )
-                pending.append(self.producer.produce(OUTPUT_TOPIC, event, key=image_id))
-                self.metrics.message(INPUT_TOPIC, "indexed")
+            pending += self._announce(list(entries), IndexOperation.INDEX_OPERATION_UPSERT, version, "indexed")
         if removals:
             pending += self._remove(sorted(removals))
         for future in pending:
@@ -100,17 +91,15 @@ class IndexingWorker:
         with self.metrics.time_stage("index_delete"):
             version = self.index.delete(image_ids)
         list(self._pool.map(lambda image_id: self.records.delete(image_id, "index"), image_ids))
+        return self._announce(image_ids, IndexOperation.INDEX_OPERATION_DELETE, version, "removed")
+
+    def _announce(self, image_ids: list[str], operation: IndexOperation.ValueType, version: int, outcome: str) -> list[Future]:
+        at = timestamp_now()
         futures = []
         for image_id in image_ids:
-            event = IndexUpdated(
-                image_id=image_id,
-                index_name=self.index.settings.table,
-                operation=IndexOperation.INDEX_OPERATION_DELETE,
-                index_version=version,
-                indexed_at=timestamp_now(),
-            )
+            event = IndexUpdated(image_id=image_id, index_name=self.index.settings.table, operation=operation, index_version=version, indexed_at=at)
             futures.append(self.producer.produce(OUTPUT_TOPIC, event, key=image_id))
-            self.metrics.message(INPUT_TOPIC, "removed")
+            self.metrics.message(INPUT_TOPIC, outcome)
         return futures
 
 
