@@ -23,10 +23,11 @@ from datetime import datetime
 import requests
 from confluent_kafka import Consumer, TopicPartition
 
+from captioning_common.kafka import watermarks
 from captioning_common.settings import KafkaSettings, TritonSettings
 from localinfra.demo import demo_images
 from localinfra.pipeline import PipelineService, local_api_key
-from localinfra.registry import components
+from localinfra.registry import start_missing
 from localinfra.settings import InfraConfig
 from services.ingest.settings import IngestSettings
 
@@ -53,9 +54,7 @@ def _seconds_between(start: str, end: str) -> float:
 def _index_events_from_now(kafka: KafkaSettings) -> Consumer:
     """A consumer positioned at the current end of ``index.updated``."""
     consumer = Consumer(kafka.client_config() | {"group.id": f"bench-{uuid.uuid4()}", "enable.auto.commit": False})
-    probe = consumer.list_topics(INDEX_TOPIC, timeout=10).topics[INDEX_TOPIC]
-    ends = [TopicPartition(INDEX_TOPIC, p, consumer.get_watermark_offsets(TopicPartition(INDEX_TOPIC, p), timeout=10)[1]) for p in probe.partitions]
-    consumer.assign(ends)
+    consumer.assign([TopicPartition(INDEX_TOPIC, p, high) for p, (_, high) in watermarks(consumer, INDEX_TOPIC).items()])
     return consumer
 
 
@@ -114,13 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     started = []
     results: dict[int, dict[str, float]] = {}
     try:
-        for component in components(config):
-            if component.process.pid() is None and not component.healthy():
-                if not component.installed():
-                    component.install()
-                started.append(component)
-            component.start()
-            component.provision()
+        started = start_missing(config)
         seed = int.from_bytes(os.urandom(3), "big")  # fresh images: known ones would start no run
         if args.warmup:  # the first images pay for model loading and index creation: keep them out of the figures
             measure(ingest, headers, [data for _, data in demo_images(max(args.warmup // 3, 1), seed - 1)], config.kafka, metrics_url, args.timeout)

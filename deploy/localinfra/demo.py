@@ -18,7 +18,7 @@ import requests
 from captioner.render import render
 from captioner.scenes import STYLES, SceneSampler
 from localinfra.pipeline import local_api_key
-from localinfra.registry import components
+from localinfra.registry import start_missing
 from localinfra.settings import InfraConfig
 from services.indexing.settings import IndexingSettings
 from services.ingest.settings import IngestSettings
@@ -96,15 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = []
     try:
-        for component in components(InfraConfig()):
-            if component.process.pid() is None and not component.healthy():
-                if not component.installed():
-                    print(f"{component.name}: installing (first run)...", flush=True)
-                    component.install()
-                started.append(component)
-            component.start()
-            component.provision()
-            print(f"{component.name}: ready", flush=True)
+        started = start_missing(InfraConfig())
         return run(args.per_style, args.seed, args.timeout)
     finally:
         if not args.keep_running:

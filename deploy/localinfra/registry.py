@@ -21,3 +21,27 @@ def components(config: InfraConfig, names: list[str] | None = None) -> list[Comp
     if unknown:
         raise ValueError(f"unknown component(s) {', '.join(unknown)}; known: {', '.join(COMPONENT_NAMES)}")
     return [_CLASSES[name](config) if name in _CLASSES else PipelineService(config, name) for name in COMPONENT_NAMES if name in wanted]
+
+
+def start_missing(config: InfraConfig) -> list[Component]:
+    """Install and start every component not running yet, provision all; returns the ones it started, in start order.
+
+    Stopping exactly those (in reverse) leaves whatever was already running as it was;
+    when a start fails, the ones started before it are stopped again.
+    """
+    started: list[Component] = []
+    try:
+        for component in components(config):
+            if component.process.pid() is None and not component.healthy():
+                if not component.installed():
+                    print(f"{component.name}: installing (first run)...", flush=True)
+                    component.install()
+                started.append(component)
+            component.start()
+            component.provision()
+            print(f"{component.name}: ready", flush=True)
+    except BaseException:
+        for component in reversed(started):
+            component.stop()
+        raise
+    return started

@@ -45,6 +45,7 @@ class ImageRecords:
 
     def __init__(self, store: ObjectStore) -> None:
         self.store = store
+        self._readers = ThreadPoolExecutor(len(STAGES), thread_name_prefix="records")
 
     def put(self, image_id: str, stage: str, record: dict[str, Any]) -> None:
         """Write (or overwrite) a stage record."""
@@ -79,8 +80,7 @@ class ImageRecords:
 
     def all(self, image_id: str) -> dict[str, dict[str, Any]]:
         """Every stage record of an image that exists, read concurrently."""
-        with ThreadPoolExecutor(len(STAGES)) as pool:
-            found = dict(zip(STAGES, pool.map(lambda stage: self.get(image_id, stage), STAGES)))
+        found = dict(zip(STAGES, self._readers.map(lambda stage: self.get(image_id, stage), STAGES)))
         return {stage: record for stage, record in found.items() if record is not None}
 
 

@@ -69,6 +69,11 @@ class ObjectStore:
         self.bucket = settings.bucket
         self.client = client or s3_client(settings)
 
+    def reachable(self) -> bool:
+        """True when the bucket answers (a readiness check); raises when it does not."""
+        self.client.head_bucket(Bucket=self.bucket)
+        return True
+
     def ensure_bucket(self) -> bool:
         """Create the bucket when missing; True when it was created."""
         try:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from confluent_kafka import Message
 
 from captioner.keywords import hashtags
+from captioner.vocabulary import LANGUAGES
 from captioning_common.events import EnvelopeError, caption_to_dict, decode_expected, iso, timestamp_from_iso, timestamp_now
 from captioning_common.kafka.producer import EventProducer
 from captioning_common.metrics import PipelineMetrics
@@ -34,7 +35,6 @@ from services.caption.triton_captioner import CaptionRejected, TritonCaptioner
 
 log = logging.getLogger(__name__)
 
-SUPPORTED_LANGUAGES = ("en", "ko")
 OUTPUT_TOPIC = "captions.generated"
 
 
@@ -131,7 +131,7 @@ class CaptionWorker:
     async def _caption(self, item: _Item) -> None:
         if not item.image:
             return
-        languages = [language for language in item.event.languages if language] or list(SUPPORTED_LANGUAGES)
+        languages = [language for language in item.event.languages if language] or list(LANGUAGES)
         start = time.perf_counter()
         results = await asyncio.gather(*(self.captioner.caption(item.image, language) for language in languages))
         item.inference_ms = (time.perf_counter() - start) * 1000

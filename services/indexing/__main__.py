@@ -40,7 +40,7 @@ def main() -> None:
     indexer = BackgroundConsumer(consumer, worker.handle, metrics, "indexer")
     readiness = {
         "indexer": indexer.running,
-        "s3": lambda: bool(store.client.head_bucket(Bucket=store.bucket)),
+        "s3": store.reachable,
     }
     app = create_app(index, store, service.api_key_list(), metrics, readiness, lifespan=consumer_lifespan(indexer, producer))
     serve(app, service.bind_host, settings.port)

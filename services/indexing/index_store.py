@@ -26,12 +26,12 @@ import pyarrow as pa
 from lancedb.expr import col, lit
 from lancedb.index import FTS
 
+from captioner.vocabulary import LANGUAGES
 from captioning_common.settings import S3Settings
 from services.indexing.settings import IndexingSettings
 
 log = logging.getLogger(__name__)
 
-LANGUAGES = ("en", "ko")
 FTS_INDEX = "text_fts"
 # Splits on whitespace and punctuation, so space-separated Korean words are tokens;
 # English stemming and stop words leave Hangul tokens untouched.

@@ -49,7 +49,7 @@ def main() -> None:
     readiness = {
         "submissions": reader.running,
         "kafka": lambda: INPUT_TOPIC in admin.list_topics(timeout=2).topics,
-        "s3": lambda: bool(store.client.head_bucket(Bucket=store.bucket)),
+        "s3": store.reachable,
     }
     app = create_app(settings, service.api_key_list(), intake, records, metrics, readiness, lifespan=consumer_lifespan(reader, producer))
     serve(app, service.bind_host, settings.port)

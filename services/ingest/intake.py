@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from captioner.vocabulary import LANGUAGES as SUPPORTED_LANGUAGES
 from captioning_common.events import timestamp_from_iso
 from captioning_common.kafka.producer import EventProducer
 from captioning_common.records import ImageRecords, original_key
@@ -29,7 +30,6 @@ from services.ingest.validation import ValidImage
 
 log = logging.getLogger(__name__)
 
-SUPPORTED_LANGUAGES = ("en", "ko")
 OUTPUT_TOPIC = "images.uploaded"
 
 

@@ -40,7 +40,7 @@ def main() -> None:
         service.bind_host,
         settings.port,
         liveness={"process": lambda: True},
-        readiness={"s3": lambda: bool(store.client.head_bucket(Bucket=store.bucket))},
+        readiness={"s3": store.reachable},
     )
     run_consumer(consumer, worker.handle, metrics, ops, producer)
 

@@ -14,6 +14,7 @@ from confluent_kafka import Consumer, TopicPartition
 from captioner.render import render
 from captioner.scenes import SceneSampler
 from captioning_common.events import EnvelopeError, decode_event
+from captioning_common.kafka import watermarks
 from captioning_common.settings import KafkaSettings
 
 FINAL = ("indexed", "failed")
@@ -81,8 +82,7 @@ def end_offsets(settings: KafkaSettings, topic: str) -> dict[int, int]:
     """High watermark of each partition of ``topic``."""
     consumer = Consumer(settings.client_config() | {"group.id": f"probe-{uuid.uuid4()}"})
     try:
-        metadata = consumer.list_topics(topic, timeout=10).topics[topic]
-        return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in metadata.partitions}
+        return {p: high for p, (_, high) in watermarks(consumer, topic).items()}
     finally:
         consumer.close()
 

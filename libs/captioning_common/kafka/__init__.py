@@ -1,6 +1,6 @@
 """Kafka plumbing: idempotent producer, batch consumer, topic spec, dead letters."""
 
-from captioning_common.kafka.consumer import BatchConsumer
+from captioning_common.kafka.consumer import BatchConsumer, watermarks
 from captioning_common.kafka.dead_letter import dead_letter_for, dead_letter_topic_of
 from captioning_common.kafka.producer import Delivery, EventProducer, ProduceError
 from captioning_common.kafka.topics import TopicSpec, apply_topics, dead_letter_topic, load_topics
@@ -16,4 +16,5 @@ __all__ = [
     "dead_letter_topic",
     "dead_letter_topic_of",
     "load_topics",
+    "watermarks",
 ]

@@ -157,6 +157,12 @@ class BatchConsumer:
         return lag
 
 
+def watermarks(consumer: Consumer, topic: str, timeout_s: float = 10.0) -> dict[int, tuple[int, int]]:
+    """(low, high) watermark of each partition of ``topic``, asked of the broker."""
+    partitions = consumer.list_topics(topic, timeout=timeout_s).topics[topic].partitions
+    return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout_s) for p in partitions}
+
+
 def _names(partitions: list[TopicPartition]) -> str:
     return ",".join(f"{p.topic}[{p.partition}]" for p in partitions)
 

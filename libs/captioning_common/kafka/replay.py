@@ -18,6 +18,7 @@ from datetime import datetime
 from confluent_kafka import Consumer, TopicPartition
 
 from captioning_common.events import EnvelopeError, decode_expected
+from captioning_common.kafka.consumer import watermarks
 from captioning_common.kafka.producer import EventProducer
 from captioning_common.records import ImageRecords
 from captioning_common.settings import KafkaSettings, S3Settings
@@ -35,13 +36,13 @@ class ReplayReport:
 
 
 def _start_offsets(consumer: Consumer, topic: str, since: datetime | None) -> tuple[list[TopicPartition], dict[int, int]]:
-    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-    ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
+    marks = watermarks(consumer, topic)
+    ends = {p: high for p, (_, high) in marks.items()}
     if since is None:
-        starts = [TopicPartition(topic, p, consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[0]) for p in partitions]
+        starts = [TopicPartition(topic, p, low) for p, (low, _) in marks.items()]
     else:
         millis = int(since.timestamp() * 1000)
-        starts = consumer.offsets_for_times([TopicPartition(topic, p, millis) for p in partitions], timeout=10)
+        starts = consumer.offsets_for_times([TopicPartition(topic, p, millis) for p in marks], timeout=10)
         starts = [TopicPartition(topic, tp.partition, tp.offset if tp.offset >= 0 else ends[tp.partition]) for tp in starts]
     return starts, ends
 
