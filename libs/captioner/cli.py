@@ -35,17 +35,15 @@ def _save(model, tokenizer, out: Path, summary: dict) -> None:
 
 
 def _train(args: argparse.Namespace, distill: bool) -> None:
-    from transformers import VisionEncoderDecoderModel
-
     from captioner.dataset import load_coco
-    from captioner.modeling import ARCHITECTURES, build_model, parameter_count
+    from captioner.modeling import ARCHITECTURES, build_model, load_model, parameter_count
     from captioner.tokenizer import load_tokenizer, train_tokenizer
     from captioner.training import CaptionBatches, TrainConfig, train
 
     examples = load_coco(args.data)
     teacher = None
     if distill:
-        teacher = VisionEncoderDecoderModel.from_pretrained(args.teacher).eval()
+        teacher = load_model(args.teacher)
         tokenizer = load_tokenizer(args.teacher)
     elif args.tokenizer:
         tokenizer = load_tokenizer(args.tokenizer)
@@ -53,9 +51,12 @@ def _train(args: argparse.Namespace, distill: bool) -> None:
         tokenizer = train_tokenizer(text for e in examples for texts in e.captions.values() for text in texts)
     architecture = ARCHITECTURES[args.arch]
     model = build_model(architecture, tokenizer)
-    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed)
+    config = TrainConfig(
+        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed, scene_weight=args.scene_weight
+    )
     print(f"{args.arch}: {parameter_count(model):,} parameters, {len(examples)} images, vocabulary {len(tokenizer)}")
-    summary = train(model, CaptionBatches(examples, tokenizer, architecture.image_size), config, teacher)
+    data = CaptionBatches(examples, tokenizer, architecture.image_size, architecture.patch_size)
+    summary = train(model, data, config, teacher)
     summary |= {"architecture": args.arch, "parameters": parameter_count(model), "train_config": vars(config)}
     _save(model, tokenizer, args.out, summary)
     print(f"saved {args.out} after {summary['seconds']:.0f}s")
@@ -120,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         cmd.add_argument("--batch-size", type=int, default=64)
         cmd.add_argument("--lr", type=float, default=1e-3)
         cmd.add_argument("--seed", type=int, default=0)
+        cmd.add_argument("--scene-weight", type=float, default=1.0,
+                         help="weight of the per-patch scene-supervision loss where images carry a scene (0: off)")
         if name == "train":
             cmd.add_argument("--tokenizer", type=Path, help="reuse this tokenizer instead of training one")
         else:

@@ -17,7 +17,7 @@ import torch
 from transformers import AutoTokenizer, VisionEncoderDecoderModel
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
-from captioner.modeling import MAX_CAPTION_TOKENS
+from captioner.modeling import MAX_CAPTION_TOKENS, load_model
 from captioner.runtime import CONFIG_FILE
 from captioner.tokenizer import LANGUAGE_TOKENS
 
@@ -82,7 +82,7 @@ def _image_stats(checkpoint: Path, model: VisionEncoderDecoderModel) -> tuple[in
 def export_onnx(checkpoint: Path, out: Path, name: str | None = None, default_language: str = "en") -> Path:
     """Export ``checkpoint`` into ``out``; returns ``out``."""
     checkpoint, out = Path(checkpoint), Path(out)
-    model = VisionEncoderDecoderModel.from_pretrained(checkpoint).eval()
+    model = load_model(checkpoint)
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
     decoder_config = model.config.decoder
     layers, heads = decoder_config.n_layer, decoder_config.n_head

@@ -36,7 +36,8 @@ def _outline(obj: SceneObject, scale: float) -> list[tuple[float, float]] | None
     return [(cx + x * cos - y * sin, cy + x * sin + y * cos) for x, y in points]
 
 
-def _draw(draw: ImageDraw.ImageDraw, obj: SceneObject, scale: float, fill, outline, width: int) -> None:
+def draw_shape(draw: ImageDraw.ImageDraw, obj: SceneObject, scale: float, fill, outline, width: int) -> None:
+    """Draw one object (``scale`` pixels per canvas pixel)."""
     polygon = _outline(obj, scale)
     if polygon is None:
         r = obj.radius * scale
@@ -65,14 +66,14 @@ def render(scene: Scene, seed: int) -> Image.Image:
         colour = RGB[obj.colour]
         if scene.style == "photo":
             shadow = SceneObject(obj.shape, obj.colour, obj.size, obj.x + 1.5, obj.y + 2.0, obj.radius, obj.rotation)
-            _draw(draw, shadow, scale, fill=_shade(base, 0.6), outline=None, width=0)
-            _draw(draw, obj, scale, fill=_shade(colour, rng.uniform(0.85, 1.05)), outline=None, width=0)
+            draw_shape(draw, shadow, scale, fill=_shade(base, 0.6), outline=None, width=0)
+            draw_shape(draw, obj, scale, fill=_shade(colour, rng.uniform(0.85, 1.05)), outline=None, width=0)
             highlight = SceneObject(obj.shape, obj.colour, obj.size, obj.x - obj.radius * 0.2, obj.y - obj.radius * 0.2, obj.radius * 0.45, obj.rotation)
-            _draw(draw, highlight, scale, fill=_shade(colour, 1.12) if obj.colour != "black" else (60, 60, 60), outline=None, width=0)
+            draw_shape(draw, highlight, scale, fill=_shade(colour, 1.12) if obj.colour != "black" else (60, 60, 60), outline=None, width=0)
         elif scene.style == "illustration":
-            _draw(draw, obj, scale, fill=colour, outline=(20, 20, 20) if obj.colour != "black" else (90, 90, 90), width=2 * scale)
+            draw_shape(draw, obj, scale, fill=colour, outline=(20, 20, 20) if obj.colour != "black" else (90, 90, 90), width=2 * scale)
         else:  # line art: outlines only
-            _draw(draw, obj, scale, fill=None, outline=colour, width=3 * scale)
+            draw_shape(draw, obj, scale, fill=None, outline=colour, width=3 * scale)
     image = image.resize((scene.width, scene.height), Image.LANCZOS)
     if scene.style == "photo":
         image = _photo_finish(image, rng)
@@ -98,3 +99,15 @@ def _photo_finish(image: Image.Image, rng: random.Random) -> Image.Image:
     image.save(buffer, format="JPEG", quality=rng.randint(35, 75))
     buffer.seek(0)
     return Image.open(buffer).convert("RGB")
+
+
+def object_mask(scene: Scene) -> np.ndarray:
+    """uint8 [height, width]: 1 + the index of the object covering each pixel, 0 for background.
+
+    Objects count as filled in every style (a line-art outline encloses its object).
+    """
+    mask = Image.new("L", (scene.width, scene.height), 0)
+    draw = ImageDraw.Draw(mask)
+    for index, obj in enumerate(scene.objects):
+        draw_shape(draw, obj, 1, fill=index + 1, outline=None, width=0)
+    return np.asarray(mask)

@@ -10,13 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import VisionEncoderDecoderModel
 
 from captioner.dataset import load_coco, load_pixels
 from captioner.decoding import caption_batch
 from captioner.evaluation import agreement, captions_per_second, evaluate_split
 from captioner.export import export_onnx, quantize_int8
-from captioner.modeling import parameter_count
+from captioner.modeling import load_model, parameter_count
 from captioner.runtime import OnnxCaptioner
 from captioner.tokenizer import load_tokenizer
 
@@ -34,7 +33,7 @@ def run_evaluation(
     splits = {split: load_coco(data / f"{split}.json")[:limit] for split in SPLITS}
     models = {}
     for name, directory in (("teacher", teacher_dir), ("student", student_dir)):
-        model = VisionEncoderDecoderModel.from_pretrained(directory).eval()
+        model = load_model(directory)
         models[name] = (model, load_tokenizer(directory))
     size = models["student"][0].config.encoder.image_size
     pixels = {split: load_pixels(examples, size) for split, examples in splits.items()}

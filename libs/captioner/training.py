@@ -1,4 +1,8 @@
-"""Training of the teacher and distillation of the student (soft labels plus ground truth)."""
+"""Training of the teacher and distillation of the student (soft labels plus ground truth).
+
+When the dataset carries structured scenes (generated data does), a scene-supervision loss
+on the encoder's patch tokens is added; see ``captioner.scene_supervision``.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,14 @@ import random
 import time
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from transformers import PreTrainedTokenizerFast, VisionEncoderDecoderModel
 
 from captioner.dataset import Example, load_pixels
 from captioner.images import normalise
+from captioner.scene_supervision import HEADS, NO_LABEL, SceneProbe, patch_targets
 from captioner.tokenizer import encode_target
 
 log = logging.getLogger(__name__)
@@ -33,13 +39,23 @@ class TrainConfig:
     # Distillation: loss = alpha * CE(ground truth) + (1 - alpha) * T^2 * KL(teacher || student).
     alpha: float = 0.5
     temperature: float = 2.0
+    # Weight of the scene-supervision loss (0 turns it off; unused without scenes).
+    scene_weight: float = 1.0
 
 
 class CaptionBatches:
     """Images in memory and tokenised references; batches of (pixels, decoder inputs, labels)."""
 
-    def __init__(self, examples: list[Example], tokenizer: PreTrainedTokenizerFast, image_size: int) -> None:
+    def __init__(self, examples: list[Example], tokenizer: PreTrainedTokenizerFast, image_size: int, patch_size: int | None = None) -> None:
         self.pixels = load_pixels(examples, image_size)
+        self.scenes: np.ndarray | None = None
+        if patch_size and any(example.scene for example in examples):
+            patches = (image_size // patch_size) ** 2
+            self.scenes = np.stack([
+                patch_targets(example.scene, image_size, patch_size) if example.scene
+                else np.full((len(HEADS), patches), NO_LABEL, dtype=np.int64)
+                for example in examples
+            ])
         self.targets: list[list[list[int]]] = []
         for example in examples:
             self.targets.append([
@@ -68,10 +84,24 @@ class CaptionBatches:
         pixels = torch.from_numpy(normalise(self.pixels[indices]))
         return pixels, inputs, labels
 
+    def scene_targets(self, indices: list[int]) -> torch.Tensor | None:
+        """[B, heads, patches] scene labels of the images, or None when no image has a scene."""
+        if self.scenes is None:
+            return None
+        targets = torch.from_numpy(self.scenes[indices])
+        return targets if (targets != NO_LABEL).any() else None
+
 
 def _logits(model: VisionEncoderDecoderModel, pixels: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
     # Padding only trails each row and the decoder is causal, so no mask is needed.
     return model(pixel_values=pixels, decoder_input_ids=inputs).logits
+
+
+def _forward(model: VisionEncoderDecoderModel, pixels: torch.Tensor, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Decoder logits and the encoder's patch tokens (without the CLS token)."""
+    encoded = model.encoder(pixel_values=pixels)
+    logits = model(encoder_outputs=encoded, decoder_input_ids=inputs).logits
+    return logits, encoded.last_hidden_state[:, 1:]
 
 
 def train(
@@ -83,7 +113,9 @@ def train(
     """Train ``model`` in place (distilling from ``teacher`` when given); returns a summary."""
     torch.manual_seed(config.seed)
     rng = random.Random(config.seed)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    probe = SceneProbe(model.config.encoder.hidden_size) if config.scene_weight > 0 and data.scenes is not None else None
+    parameters = list(model.parameters()) + (list(probe.parameters()) if probe else [])
+    optimiser = torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
     steps_per_epoch = math.ceil(len(data) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
 
@@ -105,8 +137,9 @@ def train(
         rng.shuffle(order)
         running, seen = 0.0, 0
         for first in range(0, len(order), config.batch_size):
-            pixels, inputs, labels = data.batch(order[first : first + config.batch_size], rng)
-            logits = _logits(model, pixels, inputs)
+            indices = order[first : first + config.batch_size]
+            pixels, inputs, labels = data.batch(indices, rng)
+            logits, patch_tokens = _forward(model, pixels, inputs)
             loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), labels.reshape(-1), ignore_index=IGNORE)
             if teacher is not None:
                 with torch.no_grad():
@@ -118,9 +151,12 @@ def train(
                     log_target=True, reduction="batchmean",
                 ) * t * t
                 loss = config.alpha * loss + (1 - config.alpha) * soft
+            scene_targets = data.scene_targets(indices) if probe else None
+            if scene_targets is not None:
+                loss = loss + config.scene_weight * probe.loss(patch_tokens, scene_targets)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_(parameters, 1.0)
             optimiser.step()
             scheduler.step()
             step += 1

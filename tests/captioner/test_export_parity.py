@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from transformers import VisionEncoderDecoderModel
 
 from captioner.dataset import generate_split, load_coco, load_pixels
 from captioner.decoding import caption_batch
 from captioner.evaluation import agreement
 from captioner.export import export_onnx, quantize_int8
+from captioner.modeling import load_model
 from captioner.runtime import OnnxCaptioner
 from captioner.tokenizer import load_tokenizer
 from tests.conftest import REPO_ROOT
@@ -22,7 +22,7 @@ STUDENT = REPO_ROOT / "models" / "student"
 def parity_setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("parity")
     examples = load_coco(generate_split(root / "data", "test", 200, seed=101))
-    model = VisionEncoderDecoderModel.from_pretrained(STUDENT).eval()
+    model = load_model(STUDENT)
     tokenizer = load_tokenizer(STUDENT)
     pixels = load_pixels(examples, model.config.encoder.image_size)
     fp32 = export_onnx(STUDENT, root / "fp32")

@@ -39,7 +39,8 @@ def test_tokenizer_keeps_hangul_whole_and_prompts_select_the_language(tmp_path: 
 
 def test_training_lowers_the_loss_and_distillation_runs(tmp_path: Path) -> None:
     examples, tokenizer = corpus(tmp_path)
-    data = CaptionBatches(examples, tokenizer, 96)
+    data = CaptionBatches(examples, tokenizer, 96, patch_size=TINY.patch_size)
+    assert data.scenes is not None, "generated data trains with scene supervision"
     pixels, inputs, labels = data.batch([0, 1, 2], __import__("random").Random(0))
     assert pixels.shape == (3, 3, 96, 96) and inputs.shape == labels.shape
     assert (labels[:, 0] == -100).all(), "the language prompt is given, not predicted"
@@ -49,7 +50,7 @@ def test_training_lowers_the_loss_and_distillation_runs(tmp_path: Path) -> None:
     losses = [h["loss"] for h in summary["history"]]
     assert losses[-1] < losses[0] * 0.85, losses
 
-    student = build_model(Architecture(96, 24, 16, 1, 2, 16, 1, 2), tokenizer)
+    student = build_model(Architecture(96, 24, 16, 1, 2, 16, 1, 2, stem_channels=(8, 8)), tokenizer)
     assert parameter_count(student) < parameter_count(teacher)
     summary = train(student, data, TrainConfig(epochs=2, batch_size=16, warmup_steps=2), teacher=teacher)
     assert all(torch.isfinite(torch.tensor(h["loss"])) for h in summary["history"])
