@@ -39,7 +39,7 @@ model-repository: $(EXPORTED)  ## export the committed student to ONNX (fp32 and
 $(EXPORTED): models/student/model.safetensors models/student/config.json $(STAMP)
 	$(PY) -m captioner export models/student --out $(MODEL_VERSION_DIR)/student --int8 $(MODEL_VERSION_DIR)/student-int8 --name captioner-student
 
-model: install  ## generate the scene data, train the teacher, distil the student (about 1.5 h on 2 cores)
+model: install  ## generate the scene data, train the teacher, distil the student (about 1.25 h on 2 cores)
 	$(PY) -m captioner generate --out data/scenes --train 24000 --test 500 --novel 500 --seed $(SEED)
 	$(PY) -m captioner train --data data/scenes/train.json --out models/teacher --arch teacher --epochs 12 --seed $(SEED)
 	$(PY) -m captioner distill --data data/scenes/train.json --teacher models/teacher --out models/student --arch student --epochs 12 --seed $(SEED)
