@@ -113,8 +113,8 @@ def load_model(directory: Path | str) -> VisionEncoderDecoderModel:
 
 def build_model(architecture: Architecture, tokenizer: PreTrainedTokenizerFast) -> VisionEncoderDecoderModel:
     """A randomly initialised captioner whose decoder vocabulary is ``tokenizer``'s."""
-    encoder_class, stem = (ConvStemViTConfig, {"stem_channels": architecture.stem_channels}) if architecture.stem_channels else (ViTConfig, {})
-    encoder = encoder_class(
+    stem = {"stem_channels": architecture.stem_channels} if architecture.stem_channels else {}
+    encoder = (ConvStemViTConfig if stem else ViTConfig)(
         **stem,
         image_size=architecture.image_size,
         patch_size=architecture.patch_size,

@@ -92,13 +92,9 @@ class CaptionBatches:
         return targets if (targets != NO_LABEL).any() else None
 
 
-def _logits(model: VisionEncoderDecoderModel, pixels: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
-    # Padding only trails each row and the decoder is causal, so no mask is needed.
-    return model(pixel_values=pixels, decoder_input_ids=inputs).logits
-
-
 def _forward(model: VisionEncoderDecoderModel, pixels: torch.Tensor, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Decoder logits and the encoder's patch tokens (without the CLS token)."""
+    # Padding only trails each row and the decoder is causal, so no mask is needed.
     encoded = model.encoder(pixel_values=pixels)
     logits = model(encoder_outputs=encoded, decoder_input_ids=inputs).logits
     return logits, encoded.last_hidden_state[:, 1:]
@@ -143,7 +139,7 @@ def train(
             loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), labels.reshape(-1), ignore_index=IGNORE)
             if teacher is not None:
                 with torch.no_grad():
-                    teacher_logits = _logits(teacher, pixels, inputs)
+                    teacher_logits, _ = _forward(teacher, pixels, inputs)
                 mask = labels != IGNORE
                 t = config.temperature
                 soft = F.kl_div(
