@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from captioning_common.events import timestamp_now
 from captioning_common.http_api import ApiError, api_key_dependency, create_api
+from captioning_common.images import SUPPORTED
 from captioning_common.metrics import PipelineMetrics
 from captioning_common.ops_server import Check
 from captioning_common.records import ImageRecords
@@ -29,6 +30,7 @@ from services.ingest.validation import ImageRejected, validate_image
 IMAGE_ID = re.compile(r"^[0-9a-f]{64}$")
 MULTIPART_OVERHEAD = 64 * 1024  # room for the form fields and part headers around the file
 DECISIONS_TOPIC = "moderation.decisions"
+FILE_DESCRIPTION = f"{SUPPORTED} bytes (sniffed from the content; of an animation, the first frame is captioned)."
 
 
 class ReviewRequest(BaseModel):
@@ -71,7 +73,7 @@ def create_app(
 
     @app.post("/v1/images", status_code=202, dependencies=[Depends(authenticate)], summary="Upload an image")
     async def upload(
-        file: Annotated[UploadFile, File(description="JPEG, PNG or WebP bytes; the format is sniffed from the content.")],
+        file: Annotated[UploadFile, File(description=FILE_DESCRIPTION)],
         languages: Annotated[list[str], Form(description="`en`, `ko` (repeat or comma-separate); default both.")] = [],  # noqa: B006
         client_ref: Annotated[str, Form(description="The caller's own reference, echoed in events.")] = "",
         metadata: Annotated[str, Form(description="JSON object of string values, echoed in events.")] = "{}",

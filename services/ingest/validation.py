@@ -1,27 +1,18 @@
 """Checks an image must pass before anything is stored or emitted for it.
 
 The format is sniffed from the bytes (the declared content type is never trusted),
-size and pixel limits are enforced before the image is decoded, and the whole
-image is decoded once so truncated or corrupt files are caught here.
+the pixel limit is enforced before the image is decoded, and the whole first frame
+is decoded once, upright, so truncated or corrupt files are caught here. The formats
+are those of :mod:`captioning_common.images`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
-import warnings
 from dataclasses import dataclass
 
-from PIL import Image
-
+from captioning_common.images import SUPPORTED, TooManyPixels, UndecodableImage, UnsupportedFormat, open_upright, sniff_format
 from services.ingest.settings import IngestSettings
-
-# (magic test, MIME type, Pillow format name)
-_SIGNATURES = (
-    (lambda head: head.startswith(b"\xff\xd8\xff"), "image/jpeg", "JPEG"),
-    (lambda head: head.startswith(b"\x89PNG\r\n\x1a\n"), "image/png", "PNG"),
-    (lambda head: head[:4] == b"RIFF" and head[8:12] == b"WEBP", "image/webp", "WEBP"),
-)
 
 
 class ImageRejected(ValueError):
@@ -36,7 +27,7 @@ class ImageRejected(ValueError):
 
 @dataclass(frozen=True)
 class ValidImage:
-    """An accepted image and what was learned about it."""
+    """An accepted image and what was learned about it (width and height as displayed, EXIF orientation applied)."""
 
     image_id: str
     content_type: str
@@ -50,39 +41,22 @@ def image_id_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def sniff_format(data: bytes) -> tuple[str, str]:
-    """(MIME type, Pillow format) from the leading bytes; ImageRejected when not JPEG, PNG or WebP."""
-    head = data[:16]
-    for matches, mime, pillow_format in _SIGNATURES:
-        if matches(head):
-            return mime, pillow_format
-    raise ImageRejected("unsupported_format", "the file is not a JPEG, PNG or WebP image (checked from its bytes)", 415)
-
-
 def validate_image(data: bytes, settings: IngestSettings) -> ValidImage:
     """The ValidImage of ``data``, or ImageRejected with the reason."""
     if not data:
         raise ImageRejected("empty_file", "the file is empty", 400)
     if len(data) > settings.max_bytes:
         raise ImageRejected("file_too_large", f"the file has {len(data)} bytes; the limit is {settings.max_bytes}", 413)
-    mime, pillow_format = sniff_format(data)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit applies below
-            image = Image.open(io.BytesIO(data), formats=[pillow_format])
-        with image:
-            width, height = image.size
-            if width * height > settings.max_pixels:
-                raise ImageRejected(
-                    "too_many_pixels", f"the image has {width}x{height} pixels; the limit is {settings.max_pixels}", 413
-                )
-            if min(width, height) < settings.min_side:
-                raise ImageRejected("image_too_small", f"the image is {width}x{height}; each side needs at least {settings.min_side} pixels")
-            image.load()
-    except Image.DecompressionBombError as exc:
-        raise ImageRejected("too_many_pixels", f"the image exceeds the pixel limit: {exc}", 413) from exc
-    except (OSError, SyntaxError, ValueError) as exc:
-        if isinstance(exc, ImageRejected):
-            raise
-        raise ImageRejected("corrupt_image", f"the {pillow_format} data cannot be decoded: {exc}") from exc
-    return ValidImage(image_id_of(data), mime, width, height, len(data))
+        content_type = sniff_format(data).mime_type
+        width, height = open_upright(data, settings.max_pixels).size
+    except UnsupportedFormat as exc:
+        message = f"the file is none of the supported formats ({SUPPORTED}); the format is checked from its bytes"
+        raise ImageRejected("unsupported_format", message, 415) from exc
+    except TooManyPixels as exc:
+        raise ImageRejected("too_many_pixels", str(exc), 413) from exc
+    except UndecodableImage as exc:
+        raise ImageRejected("corrupt_image", str(exc)) from exc
+    if min(width, height) < settings.min_side:
+        raise ImageRejected("image_too_small", f"the image is {width}x{height}; each side needs at least {settings.min_side} pixels")
+    return ValidImage(image_id_of(data), content_type, width, height, len(data))

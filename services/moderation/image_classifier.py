@@ -10,14 +10,13 @@ satisfying :class:`ImageClassifier` can take its place.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from importlib.metadata import version
 from typing import Protocol
 
 import numpy as np
-from PIL import Image, ImageOps
 
+from captioning_common.images import DEFAULT_MAX_PIXELS, open_upright
 from services.moderation.settings import ModerationSettings
 
 # NudeNet labels that count as nudity; covered parts, faces, feet, bellies,
@@ -53,23 +52,14 @@ class ImageClassifier(Protocol):
         ...
 
 
-def decode_bgr(image_bytes: bytes) -> np.ndarray:
-    """Decode any Pillow-readable image (PNG, JPEG, WebP, ...; any mode) into an HxWx3 uint8 BGR array.
+def decode_bgr(image_bytes: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """HxWx3 uint8 BGR array of what a viewer sees: upright RGB from :func:`captioning_common.images.open_upright`.
 
-    EXIF orientation is applied, 16-bit grayscale is scaled to 8 bits and transparent
-    images are composited onto white, so the array shows what a viewer sees.
-    Raises ValueError on undecodable bytes.
+    Raises ValueError on bytes that are not a usable image.
     """
     try:
-        with Image.open(io.BytesIO(image_bytes)) as image:
-            image = ImageOps.exif_transpose(image)
-            if image.mode.startswith("I"):  # 16-bit grayscale: scale down, Pillow would clip at 255
-                image = Image.fromarray((np.asarray(image).clip(0, 65535) >> 8).astype(np.uint8))
-            if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-                rgba = image.convert("RGBA")
-                image = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba)
-            rgb = image.convert("RGB")
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        rgb = open_upright(image_bytes, max_pixels)
+    except ValueError as error:
         raise ValueError(f"cannot decode image ({len(image_bytes)} bytes): {error}") from error
     return np.ascontiguousarray(np.asarray(rgb)[:, :, ::-1])
 

@@ -101,15 +101,15 @@ def test_bad_input_gets_4xx_and_leaves_no_trace(pipeline, kafka) -> None:
     s3 = pipeline.s3
     good = _png((64, 64), (10, 200, 10))
     jpeg = scene_images(3, seed=3003)[1]
-    gif = io.BytesIO()
-    Image.new("RGB", (32, 32)).save(gif, format="GIF")
+    icon = io.BytesIO()
+    Image.new("RGB", (32, 32)).save(icon, format="ICO")  # an image format ingest does not accept
     bomb = io.BytesIO()
     Image.new("1", (10_000, 10_000)).save(bomb, format="PNG")  # 100 megapixels in a few kilobytes
     cases = [
         ("empty", b"", {}, 400, "empty_file"),
         ("truncated png", good[: len(good) // 2], {}, 422, "corrupt_image"),
         ("corrupt jpeg", jpeg[:200] + bytes(len(jpeg) - 200), {}, 422, "corrupt_image"),
-        ("gif", gif.getvalue(), {}, 415, "unsupported_format"),
+        ("ico", icon.getvalue(), {}, 415, "unsupported_format"),
         ("text named .png", b"not an image at all, just text", {}, 415, "unsupported_format"),
         ("decompression bomb", bomb.getvalue(), {}, 413, "too_many_pixels"),
         ("too large", b"\x89PNG\r\n\x1a\n" + os.urandom(21 * 1024 * 1024), {}, 413, "file_too_large"),

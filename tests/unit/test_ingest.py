@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 
+import pillow_heif
 import pytest
 from PIL import Image
 
@@ -12,18 +13,40 @@ from captioning_common.records import status_of
 from services.ingest.image_status import image_view
 from services.ingest.intake import InvalidRequest, check_metadata, parse_languages
 from services.ingest.settings import IngestSettings
-from services.ingest.validation import ImageRejected, sniff_format, validate_image
+from services.ingest.validation import ImageRejected, validate_image
 
 SETTINGS = IngestSettings(max_bytes=1_000_000, max_pixels=1_000_000, min_side=8)
 
 
-def _encoded(fmt: str, size=(40, 30), mode="RGB") -> bytes:
+def _encoded(fmt: str, size=(40, 30), mode="RGB", **options) -> bytes:
+    image = Image.new(mode, size, 128)
     buffer = io.BytesIO()
-    Image.new(mode, size, 128).save(buffer, format=fmt)
+    if fmt == "HEIF":
+        pillow_heif.from_pillow(image).save(buffer, **options)
+    else:
+        image.save(buffer, format=fmt, **options)
     return buffer.getvalue()
 
 
-@pytest.mark.parametrize(("fmt", "mime"), [("PNG", "image/png"), ("JPEG", "image/jpeg"), ("WEBP", "image/webp")])
+def _rotated_jpeg() -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored 40x30, displayed rotated a quarter turn
+    return _encoded("JPEG", exif=exif.tobytes())
+
+
+@pytest.mark.parametrize(
+    ("fmt", "mime"),
+    [
+        ("PNG", "image/png"),
+        ("JPEG", "image/jpeg"),
+        ("WEBP", "image/webp"),
+        ("GIF", "image/gif"),
+        ("BMP", "image/bmp"),
+        ("TIFF", "image/tiff"),
+        ("AVIF", "image/avif"),
+        ("HEIF", "image/heic"),
+    ],
+)
 def test_accepted_formats_are_sniffed_from_the_bytes(fmt: str, mime: str) -> None:
     data = _encoded(fmt)
     image = validate_image(data, SETTINGS)
@@ -31,18 +54,42 @@ def test_accepted_formats_are_sniffed_from_the_bytes(fmt: str, mime: str) -> Non
     assert image.image_id == hashlib.sha256(data).hexdigest()
 
 
+def test_width_and_height_are_those_of_the_upright_image() -> None:
+    image = validate_image(_rotated_jpeg(), SETTINGS)
+    assert (image.content_type, image.width, image.height) == ("image/jpeg", 30, 40)
+
+
+def _truncated(fmt: str) -> bytes:
+    noise = Image.frombytes("RGB", (40, 30), bytes(i * 37 % 251 for i in range(40 * 30 * 3)))  # no long runs to compress
+    buffer = io.BytesIO()
+    if fmt == "HEIF":
+        pillow_heif.from_pillow(noise).save(buffer)
+    else:
+        noise.save(buffer, format=fmt)
+    return buffer.getvalue()[: len(buffer.getvalue()) // 2]
+
+
 @pytest.mark.parametrize(
     ("data", "code", "status"),
     [
         (b"", "empty_file", 400),
-        (_encoded("GIF"), "unsupported_format", 415),
-        (_encoded("BMP"), "unsupported_format", 415),
+        (_encoded("ICO"), "unsupported_format", 415),
+        (_encoded("JPEG2000"), "unsupported_format", 415),
         (b"%PDF-1.7 not an image", "unsupported_format", 415),
+        (b"<svg xmlns='http://www.w3.org/2000/svg' width='40' height='30'/>", "unsupported_format", 415),
         (_encoded("PNG")[:60], "corrupt_image", 422),
         (b"\xff\xd8\xff\xe0" + bytes(300), "corrupt_image", 422),
         (b"RIFF\x00\x00\x00\x00WEBPVP8 garbage", "corrupt_image", 422),
+        (_truncated("GIF"), "corrupt_image", 422),
+        (_truncated("BMP"), "corrupt_image", 422),
+        (_truncated("TIFF"), "corrupt_image", 422),
+        (_truncated("AVIF"), "corrupt_image", 422),
+        (_truncated("HEIF"), "corrupt_image", 422),
         (_encoded("PNG", (4, 100)), "image_too_small", 422),
+        (_encoded("GIF", (100, 4)), "image_too_small", 422),
         (_encoded("PNG", (2000, 1000), "1"), "too_many_pixels", 413),
+        (_encoded("TIFF", (2000, 1000), "1"), "too_many_pixels", 413),
+        (_encoded("HEIF", (1200, 1000)), "too_many_pixels", 413),
         (b"\x89PNG\r\n\x1a\n" + bytes(1_000_001), "file_too_large", 413),
     ],
 )
@@ -54,9 +101,10 @@ def test_rejections_carry_a_code_and_an_http_status(data: bytes, code: str, stat
 
 
 def test_the_declared_type_is_never_trusted() -> None:
-    assert sniff_format(_encoded("JPEG"))[0] == "image/jpeg"
-    with pytest.raises(ImageRejected):
-        sniff_format(b"GIF89a" + bytes(20))
+    # Only the bytes are passed in: a GIF is a GIF whatever its name or declared type.
+    assert validate_image(_encoded("GIF"), SETTINGS).content_type == "image/gif"
+    with pytest.raises(ImageRejected, match="checked from its bytes"):
+        validate_image(b"GIF not really" + bytes(20), SETTINGS)
 
 
 def test_languages_default_to_both_and_accept_repeats_and_commas() -> None:
