@@ -1,9 +1,12 @@
 """The caption search index: one LanceDB table in the bucket, one row per image.
 
-Search is hybrid: BM25 full-text search over both captions, keywords and hashtags,
-cosine vector search over a sentence embedding, and two rankings of those candidates:
-captions containing the whole query, and keywords the query names as a phrase; all
-fused by reciprocal rank over ``image_id`` (earlier rankings win ties).
+Search is hybrid: BM25 full-text search over both captions, keywords, hashtags, the
+image's tags and objects (English and Korean names) and the text read in it, with
+Korean reduced to content morphemes on both sides (``search_terms``); cosine vector
+search over a multilingual sentence embedding, so a query in one language finds
+captions in the other; and two rankings of those candidates: captions containing the
+whole query, and keywords, tags or objects the query names as a phrase; all fused by
+reciprocal rank over ``image_id`` (earlier rankings win ties).
 Rows written after the full-text index was last built are still searched (LanceDB
 scans unindexed rows); ``upsert`` folds them into the index once there are
 ``refresh_unindexed_rows`` of them, which bounds the cost of that scan.
@@ -18,6 +21,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Protocol
 
 import lancedb
@@ -28,18 +32,20 @@ from lancedb.index import FTS
 
 from captioner.vocabulary import LANGUAGES
 from captioning_common.settings import S3Settings
+from services.indexing.search_terms import analyser, has_hangul, search_terms
 from services.indexing.settings import IndexingSettings
 
 log = logging.getLogger(__name__)
 
-FTS_INDEX = "text_fts"
-# Splits on whitespace and punctuation, so space-separated Korean words are tokens;
-# English stemming and stop words leave Hangul tokens untouched.
+FTS_INDEX = "terms_fts"
+# The indexed column holds search terms already (Korean morphemes split off their
+# particles); this tokenizer splits them on whitespace and punctuation and stems the
+# English words. English stemming and stop words leave Hangul terms untouched.
 FTS_CONFIG = FTS(base_tokenizer="simple", language="English", stem=True, remove_stop_words=True)
 REFRESH_UNINDEXED_ROWS = 1000
 RRF_K = 60
 CANDIDATES = 50  # rows each ranking contributes to the fusion
-_HIT_COLUMNS = ["image_id", "caption_en", "caption_ko", "keywords", "image_bucket", "image_key"]
+_HIT_COLUMNS = ["image_id", "caption_en", "caption_ko", "keywords", "tags", "objects", "text", "image_bucket", "image_key"]
 
 
 class TextEmbedder(Protocol):
@@ -52,7 +58,11 @@ class TextEmbedder(Protocol):
 
 @dataclass(frozen=True)
 class IndexEntry:
-    """The searchable record of one image."""
+    """The searchable record of one image.
+
+    ``tags`` are the classifier's labels and ``objects`` the detector's, each in English
+    and Korean ("tabby cat", "얼룩고양이"); ``text`` holds the lines of text read in the image.
+    """
 
     image_id: str
     image_bucket: str
@@ -62,6 +72,9 @@ class IndexEntry:
     caption_ko: str = ""
     keywords: list[str] = field(default_factory=list)
     hashtags: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    objects: list[str] = field(default_factory=list)
+    text: list[str] = field(default_factory=list)
     indexed_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
 
@@ -75,6 +88,9 @@ class SearchHit:
     score: float
     image_bucket: str
     image_key: str
+    tags: list[str]
+    objects: list[str]
+    text: list[str]
 
 
 def lance_storage_options(s3: S3Settings) -> dict[str, str]:
@@ -99,7 +115,10 @@ def index_schema(dimension: int) -> pa.Schema:
             pa.field("caption_ko", pa.string()),
             pa.field("keywords", pa.list_(pa.string())),
             pa.field("hashtags", pa.list_(pa.string())),
-            pa.field("text", pa.string()),
+            pa.field("tags", pa.list_(pa.string())),
+            pa.field("objects", pa.list_(pa.string())),
+            pa.field("text", pa.list_(pa.string())),
+            pa.field("terms", pa.string()),
             pa.field("vector", pa.list_(pa.float32(), dimension)),
             pa.field("image_bucket", pa.string()),
             pa.field("image_key", pa.string()),
@@ -109,41 +128,72 @@ def index_schema(dimension: int) -> pa.Schema:
     )
 
 
-def document_text(entry: IndexEntry) -> str:
-    """The full-text document of an entry: both captions, keywords and hashtags."""
-    return "\n".join(part for part in (entry.caption_en, entry.caption_ko, *entry.keywords, *entry.hashtags) if part)
+def document_terms(entry: IndexEntry) -> str:
+    """The full-text document of an entry as search terms: captions, keywords, hashtags, tags, objects and text lines."""
+    parts = (entry.caption_en, entry.caption_ko, *entry.keywords, *entry.hashtags, *entry.tags, *entry.objects, *entry.text)
+    return " ".join(term for part in parts for term in search_terms(part))
 
 
 def embedding_text(entry: IndexEntry) -> str:
-    """What is embedded: the English caption (else the Korean one) and the keywords."""
-    caption = entry.caption_en or entry.caption_ko
-    return f"{caption}. {', '.join(entry.keywords)}" if entry.keywords else caption
+    """What is embedded: the English caption (else the Korean one), then keywords, tags and objects, then text lines."""
+    text = entry.caption_en or entry.caption_ko
+    labels = list(dict.fromkeys([*entry.keywords, *entry.tags, *entry.objects]))
+    if labels:
+        text += ". " + ", ".join(labels)
+    if entry.text:
+        text += ". " + " ".join(entry.text)
+    return text
 
 
 def phrase_ranking(query: str, rows: list[dict]) -> list[dict]:
-    """Rows whose caption (either language) contains the whole query, shortest caption first."""
-    text = " ".join(query.lower().split())
+    """Rows whose caption (either language) contains the whole query as words, shortest caption first.
+
+    The query must start at a word; an English query must also end at one (a plural "s"
+    aside), while a Korean query may run on into a particle ("검은 사각형" in "검은 사각형이").
+    """
+    words = query.split()
+    if not words:
+        return []
+    ending = "" if has_hangul(words[-1][-1]) else r"(?:e?s)?(?!\w)"
+    phrase = re.compile(r"(?<!\w)" + r"\s+".join(map(re.escape, words)) + ending, re.IGNORECASE)
     hits = []
     for row in rows:
-        lengths = [len(caption) for caption in (row["caption_en"], row["caption_ko"]) if text in " ".join(caption.lower().split())]
+        lengths = [len(caption) for caption in (row["caption_en"], row["caption_ko"]) if phrase.search(caption)]
         if lengths:
             hits.append((min(lengths), row))
     return [row for _, row in sorted(hits, key=lambda pair: pair[0])]
 
 
 def keyword_ranking(query: str, rows: list[dict]) -> list[dict]:
-    """Rows with keywords the query names as a phrase ("red circle" in "two red circles"), most first.
+    """Rows with keywords, tags or objects the query names as a phrase ("red circle" in "two red circles"), most first.
 
     This is the tag search of the fusion: it lifts an image tagged exactly as asked above
-    one whose caption merely contains the same words in other places.
+    one whose caption merely contains the same words in other places. A Korean label is
+    named when its search terms follow one another in the query's ("빨간 원" in "빨간 원이 있는
+    사진"), so particles and endings do not hide it.
     """
     text = " ".join(query.lower().split())
+    query_terms = tuple(search_terms(query)) if has_hangul(query) else ()
     counts = []
     for row in rows:
-        named = sum(1 for keyword in row["keywords"] if re.search(rf"(?<!\w){re.escape(keyword.lower())}(?:e?s)?(?!\w)", text))
+        labels = {*row["keywords"], *row["tags"], *row["objects"]}
+        named = sum(1 for label in labels if _names(text, query_terms, label))
         if named:
             counts.append((named, row))
     return [row for _, row in sorted(counts, key=lambda pair: pair[0], reverse=True)]
+
+
+def _names(text: str, query_terms: tuple[str, ...], label: str) -> bool:
+    if re.search(rf"(?<!\w){re.escape(label.lower())}(?:e?s)?(?!\w)", text):
+        return True
+    run = _label_terms(label) if query_terms and has_hangul(label) else ()
+    return bool(run) and any(query_terms[i : i + len(run)] == run for i in range(len(query_terms) - len(run) + 1))
+
+
+@lru_cache(maxsize=8192)
+def _label_terms(label: str) -> tuple[str, ...]:
+    # Labels repeat across rows (a few thousand tag names), so each is analysed once.
+    return tuple(search_terms(label))
 
 
 def reciprocal_rank_fusion(rankings: list[list[dict]], k: int = RRF_K) -> list[tuple[dict, float]]:
@@ -168,7 +218,11 @@ def reciprocal_rank_fusion(rankings: list[list[dict]], k: int = RRF_K) -> list[t
 
 
 class CaptionIndex:
-    """The caption table under ``s3://<bucket>/<index_prefix>``, created with its full-text index when missing."""
+    """The caption table under ``s3://<bucket>/<index_prefix>``, created with its full-text index when missing.
+
+    An existing table of another layout (an older schema, vectors of another embedder) is
+    refused rather than mixed with new rows: point ``table`` at a new name instead.
+    """
 
     def __init__(
         self,
@@ -183,13 +237,15 @@ class CaptionIndex:
         self._refresh_unindexed_rows = refresh_unindexed_rows
         self._schema = index_schema(embedder.dimension)
         self._write_lock = threading.Lock()
+        analyser()  # loaded now rather than in the first upsert or search
         db = lancedb.connect(self.uri, storage_options=lance_storage_options(s3))
-        self._table = db.create_table(settings.table, schema=self._schema, exist_ok=True)
-        size = self._table.schema.field("vector").type.list_size
-        if size != embedder.dimension:
-            raise ValueError(f"index {self.uri}/{settings.table} holds {size}-dim vectors, the embedder gives {embedder.dimension}")
+        try:
+            self._table = db.open_table(settings.table)
+        except ValueError:  # not there yet
+            self._table = db.create_table(settings.table, schema=self._schema, exist_ok=True)
+        self._check_layout()
         if not any(index.name == FTS_INDEX for index in self._table.list_indices()):
-            self._table.create_index("text", config=FTS_CONFIG, name=FTS_INDEX)
+            self._table.create_index("terms", config=FTS_CONFIG, name=FTS_INDEX)
             log.info("created full-text index", extra={"index_uri": self.uri, "table": settings.table})
 
     def upsert(self, entries: list[IndexEntry]) -> int:
@@ -236,6 +292,9 @@ class CaptionIndex:
             caption_ko=row["caption_ko"],
             keywords=row["keywords"],
             hashtags=row["hashtags"],
+            tags=row["tags"],
+            objects=row["objects"],
+            text=row["text"],
             indexed_at=row["indexed_at"],
         )
 
@@ -257,19 +316,10 @@ class CaptionIndex:
         query = query.strip()
         if not query:
             raise ValueError("query must not be empty")
-        vector = self._embedder.encode([query])[0]
         candidates = max(limit, CANDIDATES)
-        text_rows = (
-            self._table.search(query, query_type="fts", fts_columns="text").select([*_HIT_COLUMNS, "_score"]).limit(candidates).to_list()
-        )
-        vector_rows = (
-            self._table.search(vector, vector_column_name="vector")
-            .distance_type("cosine")
-            .select([*_HIT_COLUMNS, "_distance"])
-            .limit(candidates)
-            .to_list()
-        )
-        candidate_rows = text_rows + [row for row in vector_rows if row not in text_rows]
+        text_rows, vector_rows = self.full_text_rows(query, candidates), self.vector_rows(query, candidates)
+        found = {row["image_id"] for row in text_rows}
+        candidate_rows = text_rows + [row for row in vector_rows if row["image_id"] not in found]
         rankings = [phrase_ranking(query, candidate_rows), keyword_ranking(query, candidate_rows), text_rows, vector_rows]
         other = "ko" if lang == "en" else "en"
         return [
@@ -280,9 +330,30 @@ class CaptionIndex:
                 score=score,
                 image_bucket=row["image_bucket"],
                 image_key=row["image_key"],
+                tags=row["tags"],
+                objects=row["objects"],
+                text=row["text"],
             )
             for row, score in reciprocal_rank_fusion(rankings)[:limit]
         ]
+
+    def full_text_rows(self, query: str, limit: int) -> list[dict]:
+        """The BM25 path of ``search``: best ``limit`` rows whose search terms share terms with ``query``'s."""
+        terms = " ".join(search_terms(query))
+        if not terms:  # only particles or punctuation: nothing to match
+            return []
+        return self._table.search(terms, query_type="fts", fts_columns="terms").select([*_HIT_COLUMNS, "_score"]).limit(limit).to_list()
+
+    def vector_rows(self, query: str, limit: int) -> list[dict]:
+        """The vector path of ``search``: ``limit`` rows nearest to ``query`` by cosine distance, in either language."""
+        vector = self._embedder.encode([query])[0]
+        return (
+            self._table.search(vector, vector_column_name="vector")
+            .distance_type("cosine")
+            .select([*_HIT_COLUMNS, "_distance"])
+            .limit(limit)
+            .to_list()
+        )
 
     def _rows(self, entries: list[IndexEntry]) -> pa.Table:
         vectors = self._embedder.encode([embedding_text(entry) for entry in entries])
@@ -292,7 +363,10 @@ class CaptionIndex:
             "caption_ko": [entry.caption_ko for entry in entries],
             "keywords": [list(entry.keywords) for entry in entries],
             "hashtags": [list(entry.hashtags) for entry in entries],
-            "text": [document_text(entry) for entry in entries],
+            "tags": [list(entry.tags) for entry in entries],
+            "objects": [list(entry.objects) for entry in entries],
+            "text": [list(entry.text) for entry in entries],
+            "terms": [document_terms(entry) for entry in entries],
             "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel(), pa.float32()), self._embedder.dimension),
             "image_bucket": [entry.image_bucket for entry in entries],
             "image_key": [entry.image_key for entry in entries],
@@ -300,6 +374,14 @@ class CaptionIndex:
             "indexed_at": [entry.indexed_at for entry in entries],
         }
         return pa.Table.from_pydict(columns, schema=self._schema)
+
+    def _check_layout(self) -> None:
+        where, names = f"index {self.uri}/{self.settings.table}", self._table.schema.names
+        if names != self._schema.names:
+            raise ValueError(f"{where} has columns {names}, expected {self._schema.names}; give the new layout a new table name")
+        size = self._table.schema.field("vector").type.list_size
+        if size != self._embedder.dimension:
+            raise ValueError(f"{where} holds {size}-dim vectors, the embedder gives {self._embedder.dimension}; give it a new table name")
 
     def _refresh_fts_if_due(self) -> None:
         unindexed = self.unindexed_rows()

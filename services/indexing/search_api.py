@@ -16,11 +16,14 @@ from services.indexing.index_store import CaptionIndex
 
 
 class SearchResult(BaseModel):
-    """One hit: the image, its caption in the asked language, keywords, fused score and a presigned URL."""
+    """One hit: the image, its caption in the asked language, its labels and text, the fused score and a presigned URL."""
 
     id: str
     caption: str
     keywords: list[str]
+    tags: list[str]
+    objects: list[str]
+    text: list[str]
     score: float
     image_url: str
 
@@ -37,7 +40,9 @@ def create_app(index: CaptionIndex, store: ObjectStore, api_keys: list[str], met
     """The FastAPI application of the search API."""
     app = create_api(
         "Captioning search API",
-        "Hybrid search (BM25 full text and MiniLM embeddings, fused by reciprocal rank) over approved, captioned images.",
+        "Hybrid search over approved, captioned images: BM25 full text (Korean by morpheme) over captions, keywords, "
+        "tags, objects and text in the image, and multilingual embeddings that match queries and captions across "
+        "English and Korean, fused by reciprocal rank.",
         metrics,
         readiness,
         lifespan,
@@ -46,7 +51,7 @@ def create_app(index: CaptionIndex, store: ObjectStore, api_keys: list[str], met
 
     @app.get("/v1/search", dependencies=[Depends(authenticate)], summary="Search captioned images")
     async def search(
-        q: Annotated[str, Query(description="Words to look for in captions and keywords.", max_length=500)],
+        q: Annotated[str, Query(description="Words to look for in captions, keywords, tags, objects and text in the image.", max_length=500)],
         lang: Annotated[Literal["en", "ko"], Query(description="Language of the returned captions.")] = "en",
         limit: Annotated[int, Query(description="Most results to return.")] = 10,
     ) -> SearchResponse:
@@ -60,6 +65,9 @@ def create_app(index: CaptionIndex, store: ObjectStore, api_keys: list[str], met
                 id=hit.image_id,
                 caption=hit.caption,
                 keywords=hit.keywords,
+                tags=hit.tags,
+                objects=hit.objects,
+                text=hit.text,
                 score=hit.score,
                 image_url=store.presigned_get_url(hit.image_key),
             )

@@ -10,6 +10,7 @@ already names the same verdict is skipped altogether (no write, no second
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timezone
 
@@ -20,6 +21,7 @@ from captioning_common.kafka.producer import EventProducer
 from captioning_common.metrics import PipelineMetrics
 from captioning_common.records import ImageRecords
 from captioning_common.stage import DeadLetters
+from captioning_events.v1.common_pb2 import DetectedObjects, ImageTag
 from captioning_events.v1.index_pb2 import IndexOperation, IndexUpdated
 from captioning_events.v1.moderation_pb2 import ModerationVerdict, Verdict
 from services.indexing.index_store import CaptionIndex, IndexEntry
@@ -104,7 +106,10 @@ class IndexingWorker:
 
 
 def entry_of(verdict: ModerationVerdict) -> IndexEntry:
-    """The index entry of an approved verdict (captions as released by moderation)."""
+    """The index entry of an approved verdict (captions as released by moderation).
+
+    Tags and objects are indexed by their English and Korean names, text lines as read.
+    """
     by_language = {caption.language: caption for caption in verdict.captions}
     keywords: list[str] = []
     hashtags: list[str] = []
@@ -120,6 +125,14 @@ def entry_of(verdict: ModerationVerdict) -> IndexEntry:
         caption_ko=by_language["ko"].text if "ko" in by_language else "",
         keywords=keywords,
         hashtags=hashtags,
+        tags=_names(verdict.tags),
+        objects=_names(verdict.objects),
+        text=[line.text for line in verdict.text_lines if line.text.strip()],
         indexed_at=datetime.now(timezone.utc),
     )
+
+
+def _names(labelled: Iterable[ImageTag | DetectedObjects]) -> list[str]:
+    """English then Korean name of each item, without repeats or blanks."""
+    return list(dict.fromkeys(name for item in labelled for name in (item.label, item.label_ko) if name))
 

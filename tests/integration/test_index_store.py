@@ -1,4 +1,8 @@
-"""The caption index on the real S3 server: idempotent upserts, hybrid search in English and Korean, validation."""
+"""The caption index on the real S3 server: idempotent upserts, hybrid search in English and Korean, validation.
+
+The photo cases check each path of the search on its own: BM25 over Korean morphemes,
+tags, objects and text read in images, and vectors that cross between the languages.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,13 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 
+import numpy as np
 import pytest
 
 from captioning_common.settings import S3Settings
 from captioning_common.storage import ObjectStore
 from services.indexing.embedder import Embedder
-from services.indexing.index_store import CaptionIndex, IndexEntry
+from services.indexing.index_store import CaptionIndex, IndexEntry, document_terms
 from services.indexing.settings import IndexingSettings
 
 pytestmark = pytest.mark.integration
@@ -32,7 +37,38 @@ STAR = IndexEntry(
     caption_ko="보라색 별 세 개가 있는 선화",
     keywords=["보라색 별", "선화"],
     hashtags=["#보라색별", "#선화"],
+    tags=["line drawing", "선화"],
 )
+
+
+def _photo(image_id: str, **fields) -> IndexEntry:
+    return IndexEntry(image_id=image_id, image_bucket="captioning", image_key=f"originals/{image_id}.jpg", caption_model="captioner:2", **fields)
+
+
+# Photographs as the real-world captioner describes them; each names its subject in one language only.
+PHOTOS = [
+    _photo(
+        "cat-en", caption_en="a photo of a tabby cat sleeping on a sofa", keywords=["tabby cat", "sofa"], tags=["tabby cat"], objects=["cat", "couch"]
+    ),
+    _photo("cat-ko", caption_ko="고양이 한 마리가 있는 사진", keywords=["고양이"]),
+    _photo("cat-and-dog-ko", caption_ko="소파 위에서 자는 고양이와 강아지"),
+    _photo("espresso-ko", caption_ko="나무 테이블 위의 에스프레소 한 잔"),
+    _photo("motorcycle-en", caption_en="a photo of a red motorcycle parked on a street", objects=["motorcycle"]),
+    _photo("shop-en", caption_en="a photo of a shop front", objects=["person"], text=["GRAND OPENING SALE", "OPEN 10AM"]),
+    _photo("sign-ko", caption_ko="거리의 간판 사진", text=["할인 행사"]),
+    _photo("street-en", caption_en="a photo of a city street", objects=["bicycle", "자전거", "person", "사람"]),
+    _photo("lake-en", caption_en="a photo of a mountain lake at sunrise", tags=["lakeside", "호숫가"]),
+    _photo("pasta-en", caption_en="a photo of a plate of pasta with tomato sauce", tags=["carbonara", "까르보나라"]),
+    _photo("beach-ko", caption_ko="해변에서 뛰는 개 사진", objects=["dog", "개"]),
+    _photo("astronaut-ko", caption_ko="우주복을 입은 우주비행사", tags=["space suit", "우주복"]),
+]
+
+
+class _OtherEmbedder:
+    dimension = 384
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return np.ones((len(texts), self.dimension), dtype=np.float32) / np.sqrt(self.dimension)
 
 
 def _caption(rng: random.Random) -> tuple[str, str, list[str]]:
@@ -102,6 +138,13 @@ def entries() -> list[IndexEntry]:
     """70 entries: the first 60 written twice (the second time by a newer model), 10 only once."""
     first = make_entries(70)
     return [dataclasses.replace(e, caption_model="captioner:2") for e in first[:60]] + first[60:]
+
+
+@pytest.fixture(scope="module")
+def photos(make_index) -> CaptionIndex:
+    index = make_index()
+    index.upsert(PHOTOS)
+    return index
 
 
 @pytest.fixture(scope="module")
@@ -208,3 +251,71 @@ def test_rows_written_after_the_index_are_found_while_readers_search(make_index)
     for entry in entries[25:]:
         query = entry.caption_en or entry.caption_ko
         assert entry.image_id in [h.image_id for h in index.search(query, "en", 3)], query
+
+
+def _ids(rows: list[dict]) -> list[str]:
+    return [row["image_id"] for row in rows]
+
+
+def test_get_returns_tags_objects_and_text(photos: CaptionIndex) -> None:
+    for entry in PHOTOS:
+        assert photos.get(entry.image_id) == entry
+
+
+@pytest.mark.parametrize("query", ["고양이", "고양이가", "고양이들"])
+def test_korean_noun_meets_its_particles_in_full_text(photos: CaptionIndex, query: str) -> None:
+    # "고양이와" in a caption and "가"/"들" in the query are the same noun to BM25; the
+    # English-only cat shares no term with it.
+    assert set(_ids(photos.full_text_rows(query, 10))) == {"cat-ko", "cat-and-dog-ko"}
+
+
+def test_korean_query_finds_an_english_only_caption_by_vector(photos: CaptionIndex) -> None:
+    for query, image_id in (("고양이", "cat-en"), ("오토바이", "motorcycle-en"), ("파스타 한 접시", "pasta-en")):
+        entry = next(e for e in PHOTOS if e.image_id == image_id)
+        assert not set(document_terms(entry).split()) & set(query.split())  # no shared term: only vectors can find it
+        assert image_id in _ids(photos.vector_rows(query, 3)), query
+        assert image_id in [hit.image_id for hit in photos.search(query, "ko", 3)], query
+    assert photos.vector_rows("오토바이", 1)[0]["image_id"] == "motorcycle-en"
+
+
+def test_english_query_finds_a_korean_only_caption_by_vector(photos: CaptionIndex) -> None:
+    for query, image_id in (("a cup of coffee", "espresso-ko"), ("astronaut", "astronaut-ko"), ("a dog running on the beach", "beach-ko")):
+        assert image_id in _ids(photos.vector_rows(query, 3)), query
+        hits = photos.search(query, "en", 3)
+        assert image_id in [hit.image_id for hit in hits], query
+        assert next(hit for hit in hits if hit.image_id == image_id).caption  # the Korean caption stands in
+    assert photos.vector_rows("a cup of coffee", 1)[0]["image_id"] == "espresso-ko"
+
+
+def test_text_read_in_the_image_is_searchable(photos: CaptionIndex) -> None:
+    assert _ids(photos.full_text_rows("sale", 10)) == ["shop-en"]
+    assert _ids(photos.full_text_rows("할인", 10)) == ["sign-ko"]
+    assert _ids(photos.full_text_rows("할인을", 10)) == ["sign-ko"]
+    for query, image_id in (("sale", "shop-en"), ("할인", "sign-ko"), ("grand opening", "shop-en")):
+        hit = photos.search(query, "en", 1)[0]
+        assert hit.image_id == image_id, query
+        assert hit.text == next(e.text for e in PHOTOS if e.image_id == image_id)
+
+
+def test_tags_and_objects_are_searchable_in_both_languages(photos: CaptionIndex) -> None:
+    assert _ids(photos.full_text_rows("bicycle", 10)) == ["street-en"]
+    assert _ids(photos.full_text_rows("자전거", 10)) == ["street-en"]
+    assert _ids(photos.full_text_rows("호숫가", 10)) == ["lake-en"]
+    hit = photos.search("자전거", "ko", 1)[0]
+    assert hit.image_id == "street-en" and hit.objects == ["bicycle", "자전거", "person", "사람"]
+
+
+def test_exact_caption_ranks_first_in_either_language(photos: CaptionIndex) -> None:
+    for entry in PHOTOS:
+        caption = entry.caption_en or entry.caption_ko
+        assert photos.search(caption, "en", 1)[0].image_id == entry.image_id, caption
+
+
+def test_a_query_of_particles_only_falls_back_to_vectors(photos: CaptionIndex) -> None:
+    assert photos.full_text_rows("에서는", 10) == [] and photos.full_text_rows("!!", 10) == []
+    assert len(photos.search("에서는", "ko", 3)) == 3
+
+
+def test_a_table_of_another_dimension_is_refused(photos: CaptionIndex, s3: S3Settings) -> None:
+    with pytest.raises(ValueError, match="512-dim vectors, the embedder gives 384"):
+        CaptionIndex(s3, photos.settings, _OtherEmbedder())
