@@ -36,6 +36,8 @@ OBJECT_MIN_SCORE = 0.35  # objects reported at all: YOLOv3-tiny boxes below this
 NAMED_OBJECT_MIN_SCORE = 0.5  # objects a caption names: a wrong name is worse than a missing one
 MAX_OBJECT_KINDS = 3  # beyond three kinds a caption turns into a list whose tail is the least reliable
 SUBJECT_MIN_SCORE = 0.5  # a classifier-only subject: below this the top noun of 1000 classes is often wrong
+LEADING_MIN_SCORE = 0.25  # ... or a noun this likely that leads the next noun by LEADING_MARGIN
+LEADING_MARGIN = 3.0  # a clear lead over every other reading is evidence too (the daisy at 0.32, next 0.05)
 KIND_MIN_SCORE = 0.5  # failing that, a kind ("a building") pooled over its classes: a coarser, safer claim
 EXTRA_MIN_SCORE = 0.6  # beside detections the classifier (one label for the whole image) must be surer
 REFINE_MIN_SCORE = 0.5  # a specific name replaces the detector's general noun only when more likely than not
@@ -279,11 +281,17 @@ def _kind_mention(things: list[_NounScore]) -> _Mention | None:
     return _Mention(_with_article(name_en, countable), name_ko, score, kind, (name_en,), (name_ko,))
 
 
+def _leads(things: list[_NounScore]) -> bool:
+    """Whether the first noun is sure enough to be a classifier-only subject."""
+    first, runner_up = things[0].score, things[1].score if len(things) > 1 else 0.0
+    return first >= SUBJECT_MIN_SCORE or (first >= LEADING_MIN_SCORE and first >= LEADING_MARGIN * runner_up)
+
+
 def _classifier_thing(nouns: list[_NounScore], mentions: list[_Mention], objects: tuple[ObjectGroup, ...]) -> _Mention | None:
     """What the classifier adds: its main non-scene noun (or kind) alone, or a thing of another kind beside detections."""
     things = [noun for noun in nouns if noun.label.kind != _SCENE]
     if not mentions:
-        if things and things[0].score >= SUBJECT_MIN_SCORE:
+        if things and _leads(things):
             return _classifier_mention(things[0])
         return _kind_mention(things)
     if not things:

@@ -96,10 +96,10 @@ REAL_PHOTOS: tuple[RealPhoto, ...] = (
     RealPhoto(
         "motorcycle",
         "scikit-image data.stereo_motorcycle (left view)",
-        subject={"en": ("motorcycle", "motorbike", "moped", "scooter"), "ko": ("오토바이", "모터사이클", "스쿠터")},
+        subject={"en": ("motorcycle", "motorbike", "moped", "scooter"), "ko": ("오토바이", "모터사이클", "모페드", "스쿠터")},
         contents={
             "en": ("motorcycle", "moped", "scooter", "wheel", "helmet", "crash helmet", "garage"),
-            "ko": ("오토바이", "스쿠터", "바퀴", "헬멧", "차고"),
+            "ko": ("오토바이", "모페드", "스쿠터", "바퀴", "헬멧", "차고"),
         },
     ),
     RealPhoto(

@@ -1,0 +1,153 @@
+"""Triton python-backend model ``captioner``: the public captioning model, composed by BLS.
+
+Each image is decoded once (every supported format, EXIF orientation applied), then
+routed: images of the generated scene world go to ``scene_captioner``; every other image
+goes to ``classifier``, ``detector`` and ``text_reader``, and its captions are built from
+what they found (``perception.composition``, ``perception.grounded``). An image sent in
+several requests of one batch (one per language) is understood once.
+
+A request with bad input (undecodable, too large, unknown language) fails alone with
+INVALID_ARG; a sub-model failure fails the batch with INTERNAL, which clients retry.
+"""
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+from captioner.vocabulary import LANGUAGES
+from captioning_common.images import open_upright
+from perception.composition import SCENE_WORLD, Composer, ModelNames, findings_json
+from perception.grounded import describe, keywords
+from perception.routing import SceneWorldRouter
+
+OUTPUTS = ("CAPTION", "KEYWORDS", "SCORE", "TAGS", "OBJECTS", "TEXT", "ROUTE")
+
+
+class SubModelError(RuntimeError):
+    """A model the composition calls failed; the whole batch is retried by its clients."""
+
+
+def _error(message: str, code) -> "pb_utils.InferenceResponse":
+    return pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(message, code))
+
+
+def _strings(values: list[str]) -> np.ndarray:
+    return np.array([[value.encode()] for value in values], dtype=np.object_)
+
+
+def run_bls(model: str, inputs: dict[str, np.ndarray], outputs: list[str]) -> dict[str, np.ndarray]:
+    """One synchronous BLS call; SubModelError when the model answers with an error."""
+    request = pb_utils.InferenceRequest(
+        model_name=model,
+        requested_output_names=outputs,
+        inputs=[pb_utils.Tensor(name, array) for name, array in inputs.items()],
+    )
+    response = request.exec()
+    if response.has_error():
+        raise SubModelError(f"{model}: {response.error().message()}")
+    return {name: pb_utils.get_output_tensor_by_name(response, name).as_numpy() for name in outputs}
+
+
+class TritonPythonModel:
+    def initialize(self, args):
+        config = json.loads(args["model_config"])
+        params = {key: value["string_value"] for key, value in config.get("parameters", {}).items()}
+        version_dir = Path(args["model_repository"]) / args["model_version"]
+        router_file = version_dir / params.get("scene_world_router", "scene_world.npz")
+        if not router_file.exists():
+            raise pb_utils.TritonModelException(f"no scene-world router at {router_file}: run `make model-repository`")
+        self.names = ModelNames(
+            scene_captioner=params.get("scene_captioner", "scene_captioner"),
+            classifier=params.get("classifier", "classifier"),
+            detector=params.get("detector", "detector"),
+            text_reader=params.get("text_reader", "text_reader"),
+        )
+        self.composer = Composer(run_bls, SceneWorldRouter.load(router_file), self.names, read_text=params.get("read_text", "1") == "1")
+        self.max_bytes = int(params.get("max_image_bytes", str(20 * 1024 * 1024)))
+        self.max_pixels = int(params.get("max_image_pixels", str(40_000_000)))
+
+    def _rows(self, request):
+        images = pb_utils.get_input_tensor_by_name(request, "IMAGE").as_numpy().reshape(-1)
+        languages = pb_utils.get_input_tensor_by_name(request, "LANGUAGE").as_numpy().reshape(-1)
+        if len(images) != len(languages):
+            raise ValueError("IMAGE and LANGUAGE must have the same batch size")
+        rows = []
+        for data, language in zip(images, languages):
+            language = language.decode() if isinstance(language, bytes) else str(language)
+            if language not in LANGUAGES:
+                raise ValueError(f"unsupported language {language!r}: use one of {', '.join(LANGUAGES)}")
+            data = bytes(data)
+            if not data:
+                raise ValueError("empty image")
+            if len(data) > self.max_bytes:
+                raise ValueError(f"image of {len(data)} bytes exceeds the limit of {self.max_bytes}")
+            rows.append((data, language))
+        return rows
+
+    def execute(self, requests):
+        responses = [None] * len(requests)
+        accepted = []  # (request index, [(image key, language)])
+        images, order = {}, []
+        for index, request in enumerate(requests):
+            try:
+                rows = self._rows(request)
+                keys = []
+                for data, language in rows:
+                    key = hashlib.sha256(data).digest()
+                    if key not in images:
+                        images[key] = (data, open_upright(data, self.max_pixels))
+                        order.append(key)
+                    keys.append((key, language))
+                accepted.append((index, keys))
+            except ValueError as exc:
+                responses[index] = _error(str(exc), pb_utils.TritonError.INVALID_ARG)
+        if not accepted:
+            return responses
+        try:
+            understood = dict(zip(order, self.composer.understand([images[key][1] for key in order])))
+            scene_captions = self._scene_captions(
+                [(images[key][0], language) for _, keys in accepted for key, language in keys if understood[key].route == SCENE_WORLD]
+            )
+        except SubModelError as exc:
+            for index, _ in accepted:
+                responses[index] = _error(str(exc), pb_utils.TritonError.INTERNAL)
+            return responses
+        for index, keys in accepted:
+            values = {name: [] for name in OUTPUTS}
+            for key, language in keys:
+                understanding = understood[key]
+                if understanding.route == SCENE_WORLD:
+                    caption, words, score = scene_captions.pop(0)
+                else:
+                    grounded = describe(understanding.findings, language)
+                    caption, words, score = grounded.text, keywords(understanding.findings, language), grounded.score
+                values["CAPTION"].append(caption)
+                values["KEYWORDS"].append(json.dumps(words, ensure_ascii=False))
+                values["SCORE"].append(score)
+                for name, text in findings_json(understanding.findings).items():
+                    values[name].append(text)
+                values["ROUTE"].append(understanding.route)
+            tensors = [pb_utils.Tensor(name, _strings(values[name])) for name in OUTPUTS if name != "SCORE"]
+            tensors.append(pb_utils.Tensor("SCORE", np.array([[s] for s in values["SCORE"]], dtype=np.float32)))
+            responses[index] = pb_utils.InferenceResponse(output_tensors=tensors)
+        return responses
+
+    def _scene_captions(self, rows: list[tuple[bytes, str]]) -> list[tuple[str, list, float]]:
+        """Captions of the scene captioner for (image bytes, language) rows, in order."""
+        captions = []
+        for start in range(0, len(rows), 32):
+            part = rows[start : start + 32]
+            answer = run_bls(
+                self.names.scene_captioner,
+                {
+                    "IMAGE": np.array([[data] for data, _ in part], dtype=np.object_),
+                    "LANGUAGE": np.array([[language.encode()] for _, language in part], dtype=np.object_),
+                },
+                ["CAPTION", "KEYWORDS", "SCORE"],
+            )
+            for caption, words, score in zip(answer["CAPTION"].reshape(-1), answer["KEYWORDS"].reshape(-1), answer["SCORE"].reshape(-1)):
+                captions.append((caption.decode(), json.loads(words), float(score)))
+        return captions
