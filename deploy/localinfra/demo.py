@@ -1,7 +1,8 @@
 """``python -m localinfra.demo``: the whole pipeline end to end on generated images.
 
 Starts Kafka, MinIO, Triton and the four services (whatever is not running yet),
-uploads generated photos, illustrations and line-art graphics through the HTTP API,
+uploads the real photographs that ship inside scikit-image and scikit-learn and
+generated photos, illustrations and line-art graphics through the HTTP API,
 waits until each is indexed, prints its English and Korean captions, keywords and
 verdict, runs a few searches, and stops what it started.
 """
@@ -20,25 +21,34 @@ from captioner.scenes import STYLES, SceneSampler
 from localinfra.pipeline import local_api_key
 from localinfra.registry import start_missing
 from localinfra.settings import InfraConfig
+from perception.real_photos import REAL_PHOTOS
 from services.indexing.settings import IndexingSettings
 from services.ingest.settings import IngestSettings
 
-SEARCHES = (("red circle", "en"), ("a line drawing of a blue star", "en"), ("large yellow square", "en"), ("빨간 원", "ko"))
+SEARCHES = (
+    ("cat", "en"),
+    ("고양이", "ko"),
+    ("커피", "en"),
+    ("motorcycle", "ko"),
+    ("red circle", "en"),
+    ("a line drawing of a blue star", "en"),
+    ("빨간 원", "ko"),
+)
 STYLE_NAMES = {"photo": "photo", "illustration": "illustration", "lineart": "line art"}
 
 
 def demo_images(per_style: int, seed: int) -> list[tuple[str, bytes]]:
-    """(style, PNG bytes) of ``per_style`` generated scenes of each style."""
+    """(kind, bytes) of the real photos (JPEG) and of ``per_style`` generated scenes of each style (PNG)."""
+    images = [(f"real: {photo.name}", photo.jpeg()) for photo in REAL_PHOTOS]
     sampler = SceneSampler(seed)
     wanted = {style: per_style for style in STYLES}
-    images = []
     while any(wanted.values()):
         scene = sampler.sample()
         if wanted[scene.style]:
             wanted[scene.style] -= 1
             buffer = io.BytesIO()
             render(scene, seed + len(images)).save(buffer, format="PNG")
-            images.append((scene.style, buffer.getvalue()))
+            images.append((STYLE_NAMES[scene.style], buffer.getvalue()))
     return images
 
 
@@ -49,10 +59,10 @@ def run(per_style: int, seed: int, timeout_s: float) -> int:
     ingest = f"http://127.0.0.1:{IngestSettings().port}"
     search_api = f"http://127.0.0.1:{IndexingSettings().port}"
     uploads = []
-    for style, data in demo_images(per_style, seed):
-        response = requests.post(f"{ingest}/v1/images", files={"file": ("image.png", data, "image/png")}, headers=headers, timeout=60)
+    for kind, data in demo_images(per_style, seed):
+        response = requests.post(f"{ingest}/v1/images", files={"file": ("image", data)}, headers=headers, timeout=60)
         response.raise_for_status()
-        uploads.append((style, response.json()["id"], response.status_code))
+        uploads.append((kind, response.json()["id"], response.status_code))
     print(f"uploaded {len(uploads)} images ({sum(code == 200 for *_, code in uploads)} already known)", flush=True)
 
     deadline = time.monotonic() + timeout_s
@@ -63,15 +73,17 @@ def run(per_style: int, seed: int, timeout_s: float) -> int:
         if all(s["status"] in ("indexed", "failed") or s["verdict"] in ("review", "reject") for s in statuses.values()):
             break
         time.sleep(0.5)
-    for style, image_id, _ in uploads:
+    for kind, image_id, _ in uploads:
         status = statuses[image_id]
-        print(f"\n{image_id[:12]}  {STYLE_NAMES[style]:<12}  status={status['status']}  verdict={status['verdict']}")
+        print(f"\n{image_id[:12]}  {kind:<16}  status={status['status']}  verdict={status['verdict']}")
         for language in ("en", "ko"):
             caption = status["captions"].get(language)
             if caption:
                 print(f"  {language}: {caption['text']}")
         print(f"  keywords: {', '.join(status['keywords'])}")
         print(f"  hashtags: {' '.join(status['hashtags'])}")
+        if status.get("text_lines"):
+            print(f"  text: {' | '.join(line['text'] for line in status['text_lines'])}")
         if status.get("failure"):
             print(f"  failure: {status['failure']}")
 

@@ -77,6 +77,14 @@ class _Tally:
         }
 
 
+def binding_f1(examples: list[Example], captions: list[str], language: str) -> float:
+    """Attribute-binding F1 of captions (one per example, in ``language``) against the examples' scenes."""
+    tally = _Tally()
+    for example, caption in zip(examples, captions, strict=True):
+        tally.add(example, caption, language)
+    return tally.summary()["binding_f1"]
+
+
 def evaluate_split(caption: CaptionFn, examples: list[Example], pixels: np.ndarray, languages: list[str], batch_size: int = 64) -> dict:
     """Metrics of one model on one split: overall and per style, for each language."""
     report: dict = {}

@@ -18,7 +18,7 @@ from tritonclient.utils import InferenceServerException
 from captioning_common.settings import TritonSettings
 from captioning_common.triton import triton_client
 
-OUTPUTS = ("CAPTION", "KEYWORDS", "SCORE")
+OUTPUTS = ("CAPTION", "KEYWORDS", "SCORE", "TAGS", "OBJECTS", "TEXT", "ROUTE")
 _PERMANENT = ("StatusCode.INVALID_ARGUMENT",)
 
 
@@ -32,12 +32,20 @@ class TritonUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class ModelCaption:
-    """What the model returned for one image in one language."""
+    """What the model returned for one image in one language.
+
+    ``tags``, ``objects`` and ``text_lines`` are the decoded TAGS, OBJECTS and TEXT outputs
+    (the same for every language of an image); ``route`` names the captioner that answered.
+    """
 
     language: str
     text: str
     keywords: list[str]
     score: float
+    tags: list[dict]
+    objects: list[dict]
+    text_lines: list[dict]
+    route: str
 
 
 class TritonCaptioner:
@@ -89,6 +97,10 @@ class TritonCaptioner:
             text=result.as_numpy("CAPTION")[0, 0].decode(),
             keywords=json.loads(result.as_numpy("KEYWORDS")[0, 0]),
             score=float(result.as_numpy("SCORE")[0, 0]),
+            tags=json.loads(result.as_numpy("TAGS")[0, 0]),
+            objects=json.loads(result.as_numpy("OBJECTS")[0, 0]),
+            text_lines=json.loads(result.as_numpy("TEXT")[0, 0]),
+            route=result.as_numpy("ROUTE")[0, 0].decode(),
         )
 
     async def close(self) -> None:

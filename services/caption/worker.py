@@ -22,7 +22,16 @@ from confluent_kafka import Message
 
 from captioner.keywords import hashtags
 from captioner.vocabulary import LANGUAGES
-from captioning_common.events import EnvelopeError, caption_to_dict, decode_expected, iso, timestamp_from_iso, timestamp_now
+from captioning_common.events import (
+    EnvelopeError,
+    caption_to_dict,
+    decode_expected,
+    findings_to_dict,
+    iso,
+    set_findings,
+    timestamp_from_iso,
+    timestamp_now,
+)
 from captioning_common.kafka.producer import EventProducer
 from captioning_common.metrics import PipelineMetrics
 from captioning_common.records import ImageRecords, record_key
@@ -44,6 +53,7 @@ class _Item:
     event: ImageUploaded
     image: bytes = b""
     captions: list[Caption] = field(default_factory=list)
+    findings: dict = field(default_factory=dict)
     fetch_ms: float = 0.0
     inference_ms: float = 0.0
     reused: dict | None = None
@@ -138,6 +148,8 @@ class CaptionWorker:
         item.captions = [
             Caption(language=r.language, text=r.text, keywords=r.keywords, hashtags=hashtags(r.keywords), score=r.score) for r in results
         ]
+        first = results[0]  # tags, objects and text are the same in every language
+        item.findings = {"tags": first.tags, "objects": first.objects, "text_lines": first.text_lines, "route": first.route}
 
     async def _publish(self, item: _Item, batch_size: int, started: float) -> Future:
         event = self._event(item, batch_size, started)
@@ -149,7 +161,7 @@ class CaptionWorker:
         image_id = item.event.image_id
         if item.reused is not None:
             return caption_event(item.reused)
-        return CaptionGenerated(
+        event = CaptionGenerated(
             image_id=image_id,
             image=item.event.object,
             captions=item.captions,
@@ -163,6 +175,7 @@ class CaptionWorker:
             record=ObjectRef(bucket=self.store.bucket, key=record_key(image_id, "captions")),
             generated_at=timestamp_now(),
         )
+        return set_findings(event, item.findings)
 
 
 def caption_record(event: CaptionGenerated) -> dict:
@@ -180,12 +193,13 @@ def caption_record(event: CaptionGenerated) -> dict:
         },
         "record": {"bucket": event.record.bucket, "key": event.record.key},
         "generated_at": iso(event.generated_at),
+        **findings_to_dict(event),
     }
 
 
 def caption_event(record: dict) -> CaptionGenerated:
     """The CaptionGenerated event of a JSON caption record."""
-    return CaptionGenerated(
+    event = CaptionGenerated(
         image_id=record["image_id"],
         image=ObjectRef(**record["image"]),
         captions=[Caption(**caption) for caption in record["captions"]],
@@ -194,3 +208,4 @@ def caption_event(record: dict) -> CaptionGenerated:
         record=ObjectRef(**record["record"]),
         generated_at=timestamp_from_iso(record["generated_at"]),
     )
+    return set_findings(event, record)

@@ -8,7 +8,7 @@ from captioning_common.records import status_of
 
 
 def image_view(image_id: str, records: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """``GET /v1/images/{id}`` body: status, captions per language, keywords, verdict, failure."""
+    """``GET /v1/images/{id}`` body: status, captions per language, keywords, tags, objects, text, verdict, failure."""
     received = records["received"]
     view: dict[str, Any] = {
         "id": image_id,
@@ -35,6 +35,8 @@ def image_view(image_id: str, records: dict[str, dict[str, Any]]) -> dict[str, A
     if "captions" in records:
         view["model"] = records["captions"]["model"]
         view["captioned_at"] = records["captions"]["generated_at"]
+        for name in ("tags", "objects", "text_lines", "route"):
+            view[name] = records["captions"].get(name, "" if name == "route" else [])
     if moderation:
         view["verdict"] = moderation["verdict"]
         view["moderation_reasons"] = moderation["reasons"]

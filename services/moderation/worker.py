@@ -15,7 +15,17 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from confluent_kafka import Message
 
-from captioning_common.events import EnvelopeError, caption_to_dict, decode_event, iso, timestamp_from_iso, timestamp_now
+from captioning_common.events import (
+    EnvelopeError,
+    caption_to_dict,
+    copy_findings,
+    decode_event,
+    findings_to_dict,
+    iso,
+    set_findings,
+    timestamp_from_iso,
+    timestamp_now,
+)
 from captioning_common.kafka.producer import EventProducer
 from captioning_common.logs import image_context
 from captioning_common.metrics import PipelineMetrics
@@ -112,6 +122,7 @@ class ModerationWorker:
             caption_model=event.model,
             moderated_at=timestamp_now(),
         )
+        copy_findings(event, verdict)
         self.records.put(event.image_id, "moderation", verdict_record(verdict, generated_at))
         self.metrics.message(record.topic(), VERDICT_NAMES[decision.verdict])
         return self._publish(verdict)
@@ -153,12 +164,13 @@ def verdict_record(verdict: ModerationVerdict, caption_generated_at: str) -> dic
         "caption_generated_at": caption_generated_at,
         "moderated_at": iso(verdict.moderated_at),
         "reviewer": verdict.reviewer,
+        **findings_to_dict(verdict),
     }
 
 
 def verdict_event(record: dict) -> ModerationVerdict:
     """The ModerationVerdict event of a JSON moderation record."""
-    return ModerationVerdict(
+    verdict = ModerationVerdict(
         image_id=record["image_id"],
         image=ObjectRef(**record["image"]),
         verdict=_VERDICT_VALUES[record["verdict"]],
@@ -168,3 +180,4 @@ def verdict_event(record: dict) -> ModerationVerdict:
         moderated_at=timestamp_from_iso(record["moderated_at"]),
         reviewer=record["reviewer"],
     )
+    return set_findings(verdict, record)

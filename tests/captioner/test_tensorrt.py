@@ -13,7 +13,7 @@ from captioner.tensorrt import execution_providers, gpu_available
 from tests.conftest import REPO_ROOT
 
 AVAILABLE, REASON = gpu_available()
-EXPORTED = REPO_ROOT / "model_repository" / "captioner" / "1" / "student"
+EXPORTED = REPO_ROOT / "model_repository" / "scene_captioner" / "1" / "student"
 
 
 def test_cpu_build_refuses_gpu_providers_with_a_clear_error() -> None:
@@ -25,8 +25,8 @@ def test_cpu_build_refuses_gpu_providers_with_a_clear_error() -> None:
 
 
 def test_gpu_config_is_selectable_without_code_changes() -> None:
-    gpu = (REPO_ROOT / "model_repository" / "captioner" / "configs" / "gpu.pbtxt").read_text()
-    assert "KIND_GPU" in gpu and "TensorrtExecutionProvider" in gpu and 'name: "captioner"' in gpu
+    gpu = (REPO_ROOT / "model_repository" / "scene_captioner" / "configs" / "gpu.pbtxt").read_text()
+    assert "KIND_GPU" in gpu and "TensorrtExecutionProvider" in gpu and 'name: "scene_captioner"' in gpu
 
 
 @pytest.mark.gpu

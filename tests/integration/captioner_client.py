@@ -12,6 +12,7 @@ from tritonclient.grpc import InferInput, InferRequestedOutput
 
 from captioning_common.settings import TritonSettings
 from captioning_common.triton import triton_client
+from perception.evaluation import OUTPUTS
 
 
 def png_bytes(image: Image.Image) -> bytes:
@@ -20,8 +21,17 @@ def png_bytes(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-async def caption_concurrently(settings: TritonSettings, items: list[tuple[bytes, str]]) -> list[dict | Exception]:
-    """One request per (image bytes, language), all in flight at once; errors are returned, not raised."""
+SCENE_OUTPUTS = ("CAPTION", "KEYWORDS", "SCORE")  # what scene_captioner answers
+_JSON = ("KEYWORDS", "TAGS", "OBJECTS", "TEXT")
+
+
+async def caption_concurrently(
+    settings: TritonSettings, items: list[tuple[bytes, str]], model: str = "captioner", outputs: tuple[str, ...] = OUTPUTS
+) -> list[dict | Exception]:
+    """One request per (image bytes, language), all in flight at once; errors are returned, not raised.
+
+    Each answer maps the lower-cased output names to their values (``caption``, ``keywords``, ...).
+    """
     client = triton_client(settings, "grpc-aio")
 
     async def one(data: bytes, language: str):
@@ -29,15 +39,14 @@ async def caption_concurrently(settings: TritonSettings, items: list[tuple[bytes
         image.set_data_from_numpy(np.array([[data]], dtype=np.object_))
         lang = InferInput("LANGUAGE", [1, 1], "BYTES")
         lang.set_data_from_numpy(np.array([[language.encode()]], dtype=np.object_))
-        outputs = [InferRequestedOutput(name) for name in ("CAPTION", "KEYWORDS", "SCORE")]
         try:
-            result = await client.infer("captioner", [image, lang], outputs=outputs)
+            result = await client.infer(model, [image, lang], outputs=[InferRequestedOutput(name) for name in outputs])
         except Exception as exc:  # the test inspects per-request failures
             return exc
+        values = {name: result.as_numpy(name)[0, 0] for name in outputs}
         return {
-            "caption": result.as_numpy("CAPTION")[0, 0].decode(),
-            "keywords": json.loads(result.as_numpy("KEYWORDS")[0, 0]),
-            "score": float(result.as_numpy("SCORE")[0, 0]),
+            name.lower(): json.loads(value) if name in _JSON else float(value) if name == "SCORE" else value.decode()
+            for name, value in values.items()
         }
 
     try:
@@ -46,5 +55,7 @@ async def caption_concurrently(settings: TritonSettings, items: list[tuple[bytes
         await client.close()
 
 
-def run(settings: TritonSettings, items: list[tuple[bytes, str]]) -> list[dict | Exception]:
-    return asyncio.run(caption_concurrently(settings, items))
+def run(
+    settings: TritonSettings, items: list[tuple[bytes, str]], model: str = "captioner", outputs: tuple[str, ...] = OUTPUTS
+) -> list[dict | Exception]:
+    return asyncio.run(caption_concurrently(settings, items, model, outputs))

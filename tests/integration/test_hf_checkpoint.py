@@ -15,22 +15,22 @@ from captioner.images import decode_image
 from captioner.runtime import OnnxCaptioner
 from captioning_common.triton import triton_client, wait_until_ready
 from tests.conftest import REPO_ROOT, start_triton
-from tests.integration.captioner_client import png_bytes, run
+from tests.integration.captioner_client import SCENE_OUTPUTS, png_bytes, run
 from tests.tiny_checkpoint import build_tiny_checkpoint
 
 
 @pytest.fixture(scope="module")
 def served_checkpoint(servers, tmp_path_factory):
-    """A tiny random checkpoint exported with the CLI into a copy of the captioner model repository."""
+    """A tiny random checkpoint exported with the CLI into a copy of the scene captioner's model folder."""
     root = tmp_path_factory.mktemp("hf")
     checkpoint = build_tiny_checkpoint(root / "tiny-vit-gpt2")
     repository = root / "repository"
-    shutil.copytree(REPO_ROOT / "model_repository" / "captioner", repository / "captioner",
+    shutil.copytree(REPO_ROOT / "model_repository" / "scene_captioner", repository / "scene_captioner",
                     ignore=shutil.ignore_patterns("student*", "trt_cache", "__pycache__"))
-    exported = repository / "captioner" / "1" / "student"
+    exported = repository / "scene_captioner" / "1" / "student"
     subprocess.run([sys.executable, "-m", "captioner", "export", str(checkpoint), "--out", str(exported)], check=True, cwd=REPO_ROOT)
     settings, component = start_triton(servers, repository, "triton-hf")
-    wait_until_ready(triton_client(settings, "http"), "captioner")
+    wait_until_ready(triton_client(settings, "http"), "scene_captioner")
     yield checkpoint, exported, settings
     component.stop()
 
@@ -42,7 +42,7 @@ def test_checkpoint_exports_and_serves_the_same_captions_as_pytorch(served_check
     from PIL import Image
 
     encoded = [png_bytes(Image.fromarray(image)) for image in images]
-    served = run(settings, [(data, "en") for data in encoded])
+    served = run(settings, [(data, "en") for data in encoded], "scene_captioner", SCENE_OUTPUTS)
 
     runtime = OnnxCaptioner(exported)
     pixels = np.stack([decode_image(data, runtime.config.image_size) for data in encoded])
@@ -69,6 +69,6 @@ def test_language_the_checkpoint_lacks_fails_only_that_request(served_checkpoint
     from PIL import Image
 
     data = png_bytes(Image.new("RGB", (32, 32), "blue"))
-    english, korean = run(settings, [(data, "en"), (data, "ko")])
+    english, korean = run(settings, [(data, "en"), (data, "ko")], "scene_captioner", SCENE_OUTPUTS)
     assert isinstance(english, dict)
     assert isinstance(korean, Exception) and "unsupported language 'ko'" in str(korean)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import TypeVar
 
+from google.protobuf.json_format import MessageToDict, ParseDict
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -52,3 +53,26 @@ def caption_to_dict(caption: Caption) -> dict:
         "hashtags": list(caption.hashtags),
         "score": round(caption.score, 6),
     }
+
+
+FINDINGS = ("tags", "objects", "text_lines", "route")
+
+
+def findings_to_dict(event: Message) -> dict:
+    """The JSON form of an event's tags, objects, text lines and route, as records store them."""
+    data = {name: [MessageToDict(item, preserving_proto_field_name=True) for item in getattr(event, name)] for name in FINDINGS[:-1]}
+    data["route"] = event.route
+    return data
+
+
+def set_findings(event: E, findings: dict) -> E:
+    """``event`` with the tags, objects, text lines and route of a JSON form (absent keys stay empty)."""
+    return ParseDict({name: findings[name] for name in FINDINGS if findings.get(name)}, event)
+
+
+def copy_findings(source: Message, target: E) -> E:
+    """``target`` with the tags, objects, text lines and route of ``source``."""
+    for name in FINDINGS[:-1]:
+        getattr(target, name).extend(getattr(source, name))
+    target.route = source.route
+    return target
