@@ -16,6 +16,8 @@ from captioner.runtime import OnnxCaptioner
 from captioner.scenes import SceneSampler
 from captioning_common.settings import TritonSettings
 from captioning_common.triton import triton_client, wait_until_ready
+from perception.evaluation import score_answer
+from perception.real_photos import REAL_PHOTOS
 from tests.conftest import REPO_ROOT
 from tests.integration.captioner_client import png_bytes, run
 from tests.integration.triton_metrics import counters, counters_after
@@ -93,3 +95,22 @@ def test_a_corrupt_image_fails_alone_while_its_batch_succeeds(captioner_triton: 
     assert [a["caption"] for a in good] == [g.text for g in expected(images, ["en"] * 15)]
     assert requests_after - requests_before == 18
     assert executions_after - executions_before < 18, "the requests should have shared executions"
+
+
+def test_photos_and_scenes_in_one_burst_each_reach_their_captioner(captioner_triton: TritonSettings) -> None:
+    scenes = scene_images(16, seed=11)
+    photos = [photo.jpeg() for photo in REAL_PHOTOS]
+    items = [(data, language) for data in scenes + photos for language in ("en", "ko")]
+    answers = run(captioner_triton, items)
+    assert all(isinstance(answer, dict) for answer in answers), [a for a in answers if not isinstance(a, dict)][:1]
+    scene_answers, photo_answers = answers[: 2 * len(scenes)], answers[2 * len(scenes) :]
+    reference = expected([data for data in scenes for _ in (0, 1)], ["en", "ko"] * len(scenes))
+    assert [a["caption"] for a in scene_answers] == [g.text for g in reference]
+    assert {a["route"] for a in scene_answers} == {"scene_world"}
+    assert all(a["tags"] == a["objects"] == a["text"] == [] for a in scene_answers)
+    for index, photo in enumerate(REAL_PHOTOS):
+        for language, answer in zip(("en", "ko"), photo_answers[2 * index : 2 * index + 2]):
+            score = score_answer(photo, answer, language)
+            assert answer["route"] == "real_world" and score.names_subject and not score.shape_words, (photo.name, answer)
+        english, korean = photo_answers[2 * index : 2 * index + 2]
+        assert (english["tags"], english["objects"]) == (korean["tags"], korean["objects"])  # understood once per image

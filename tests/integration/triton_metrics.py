@@ -10,12 +10,12 @@ from captioning_common.settings import TritonSettings
 
 
 def counters(settings: TritonSettings, model: str) -> tuple[float, float]:
-    """(successful requests, executions) of ``model`` so far."""
+    """(successful requests, executions) of ``model`` (any version it serves) so far."""
     with urllib.request.urlopen(settings.metrics_url, timeout=5) as response:
         text = response.read().decode()
     values = []
     for name in ("nv_inference_request_success", "nv_inference_exec_count"):
-        match = re.search(rf'^{name}{{model="{model}",version="1"}} (\S+)$', text, re.MULTILINE)
+        match = re.search(rf'^{name}{{model="{model}",version="\d+"}} (\S+)$', text, re.MULTILINE)
         assert match, f"{name} for {model} missing from Triton metrics"
         values.append(float(match.group(1)))
     return values[0], values[1]
