@@ -68,7 +68,7 @@ down: install  ## stop the services and the local servers
 test: install model-repository  ## run every test; starts (and stops) the real servers it needs
 	$(PY) -m pytest
 
-test-unit: install  ## run only the tests that need no server
+test-unit: install model-repository  ## run only the tests that need no server
 	$(PY) -m pytest -m "not integration"
 
 proto-check: install  ## fail when the schemas break the published lock

@@ -79,14 +79,28 @@ def score_answer(photo: RealPhoto, answer: dict, language: str) -> PhotoScore:
     )
 
 
+def nudity_scores() -> dict[str, float] | None:
+    """The moderation image classifier's highest nudity score per photo (0 when it finds none); None without NudeNet."""
+    try:
+        from services.moderation.image_classifier import NudeNetClassifier
+
+        classifier = NudeNetClassifier()
+    except ImportError:
+        return None
+    return {photo.name: max((f.score for f in classifier.classify(photo.jpeg())), default=0.0) for photo in REAL_PHOTOS}
+
+
 def evaluate(client, languages: tuple[str, ...] = ("en", "ko")) -> dict:
     """The real-photo report: per photo and language the answer and its score, and the totals."""
     photos, totals = [], {}
+    nudity = nudity_scores()
     for language in languages:
         totals[language] = {"photos": 0, "subject_named": 0, "shape_words": 0, "named": 0, "correct": 0}
     for photo in REAL_PHOTOS:
         data = photo.jpeg()
         entry = {"name": photo.name, "source": photo.source, "truth": {lang: list(photo.contents[lang]) for lang in languages}}
+        if nudity is not None:
+            entry["nudity_score"] = round(nudity[photo.name], 4)
         for language in languages:
             answer = caption_photo(client, data, language)
             score = score_answer(photo, answer, language)
@@ -100,13 +114,14 @@ def evaluate(client, languages: tuple[str, ...] = ("en", "ko")) -> dict:
         photos.append(entry)
     for total in totals.values():
         total["precision"] = round(total["correct"] / total["named"], 4) if total["named"] else None
-    return {"photos": photos, "totals": totals}
+    return {"photos": photos, "totals": totals, "max_nudity_score": max(nudity.values()) if nudity else None}
 
 
 def print_report(report: dict) -> None:
     """A readable table of the report."""
     for entry in report["photos"]:
-        print(f"\n{entry['name']}  (truth: {', '.join(entry['truth']['en'])})")
+        nudity = f"; nudity score {entry['nudity_score']:.2f}" if "nudity_score" in entry else ""
+        print(f"\n{entry['name']}  (truth: {', '.join(entry['truth']['en'])}{nudity})")
         for language in ("en", "ko"):
             answer = entry.get(language)
             if not answer:

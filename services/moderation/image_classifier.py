@@ -34,11 +34,11 @@ NUDITY_LABELS = frozenset(
 
 @dataclass(frozen=True)
 class ImageFinding:
-    """One nudity detection: its label, confidence in 0..1 and box (x, y, width, height) in pixels."""
+    """One nudity detection: its label, confidence in 0..1 and box (x, y, width, height) relative to the upright image (0..1)."""
 
     label: str
     score: float
-    box: tuple[int, int, int, int] | None = None
+    box: tuple[float, float, float, float] | None = None
 
 
 class ImageClassifier(Protocol):
@@ -78,12 +78,18 @@ class NudeNetClassifier:
 
     def classify(self, image_bytes: bytes) -> list[ImageFinding]:
         """Return the exposed-nudity detections in the image."""
-        detections = self._detector.detect(decode_bgr(image_bytes))
+        pixels = decode_bgr(image_bytes)
+        height, width = pixels.shape[:2]
         return [
-            ImageFinding(label=d["class"], score=float(d["score"]), box=tuple(d["box"]))
-            for d in detections
+            ImageFinding(label=d["class"], score=float(d["score"]), box=_relative(d["box"], width, height))
+            for d in self._detector.detect(pixels)
             if d["class"] in NUDITY_LABELS
         ]
+
+
+def _relative(box, width: int, height: int) -> tuple[float, float, float, float]:
+    x, y, w, h = box
+    return (x / width, y / height, w / width, h / height)
 
 
 class NoImageClassifier:

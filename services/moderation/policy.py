@@ -42,23 +42,48 @@ def _graded(score: float, review: float, reject: float) -> Verdict.ValueType | N
     return None
 
 
+Box = tuple[float, float, float, float]  # x, y, width, height relative to the upright image
+ON_PERSON_OVERLAP = 0.5  # share of a finding's box that must lie inside a person's box
+
+
+def _on_person(finding: ImageFinding, people: Sequence[Box]) -> bool:
+    if finding.box is None:
+        return False
+    x, y, w, h = finding.box
+    for px, py, pw, ph in people:
+        overlap = max(0.0, min(x + w, px + pw) - max(x, px)) * max(0.0, min(y + h, py + ph) - max(y, py))
+        if overlap >= ON_PERSON_OVERLAP * w * h:
+            return True
+    return False
+
+
 def decide(
-    captions: Sequence[Caption], image_findings: Sequence[ImageFinding], settings: ModerationSettings
+    captions: Sequence[Caption], image_findings: Sequence[ImageFinding], settings: ModerationSettings, people: Sequence[Box] = ()
 ) -> Decision:
     """Moderate one image: nudity and caption profanity at or above the review or reject scores send
     the item to review or reject it; captions guessing sensitive attributes of people are rewritten
     (policy "neutralise") or sent to review (policy "flag"). The strongest verdict wins.
+
+    ``people`` are the boxes of the persons the object detector found. A nudity finding on none
+    of them (a colour wheel NudeNet calls buttocks at 0.85) is likely a false positive: it only
+    sends the item to review, at the higher ``nudity_review_score_without_person``.
     """
     verdicts: list[Verdict.ValueType] = []
     reasons: list[ModerationReason] = []
 
-    strongest: dict[str, float] = {}
+    strongest: dict[str, ImageFinding] = {}
     for finding in image_findings:
-        strongest[finding.label] = max(finding.score, strongest.get(finding.label, 0.0))
-    for label, score in sorted(strongest.items(), key=lambda item: -item[1]):
-        if verdict := _graded(score, settings.nudity_review_score, settings.nudity_reject_score):
+        if finding.score > getattr(strongest.get(finding.label), "score", -1.0):
+            strongest[finding.label] = finding
+    for label, finding in sorted(strongest.items(), key=lambda item: -item[1].score):
+        if _on_person(finding, people):
+            verdict, detail = _graded(finding.score, settings.nudity_review_score, settings.nudity_reject_score), label
+        else:
+            verdict = Verdict.VERDICT_REVIEW if finding.score >= settings.nudity_review_score_without_person else None
+            detail = f"{label} (no person detected)"
+        if verdict:
             verdicts.append(verdict)
-            reasons.append(ModerationReason(code=IMAGE_NUDITY, detail=label, score=score))
+            reasons.append(ModerationReason(code=IMAGE_NUDITY, detail=detail, score=finding.score))
 
     released = [_copy(caption) for caption in captions]
     for caption, score in zip(released, profanity_scores([c.text for c in released])):

@@ -22,6 +22,11 @@ class ModerationSettings(BaseSettings):
     )
     nudity_reject_score: float = Field(0.85, description="Exposed-nudity detection score at or above which an image is rejected.")
     nudity_review_score: float = Field(0.65, description="Exposed-nudity detection score at or above which an image goes to review.")
+    nudity_review_score_without_person: float = Field(
+        0.9,
+        description="Exposed-nudity score at or above which an image goes to review when the object detector found no person "
+        "under the finding; such an image is never rejected on nudity alone.",
+    )
     profanity_reject_score: float = Field(0.98, description="Caption profanity probability at or above which the item is rejected.")
     profanity_review_score: float = Field(0.85, description="Caption profanity probability at or above which the item goes to review.")
     sensitive_attribute_policy: Literal["neutralise", "flag"] = Field(

@@ -112,7 +112,8 @@ class ModerationWorker:
         except ValueError as exc:
             return [self.dead_letters.send(record, "image_undecodable", str(exc), event.image_id)]
         with self.metrics.time_stage("text_policy"):
-            decision = decide(list(event.captions), findings, self.settings)
+            people = [(b.x, b.y, b.width, b.height) for o in event.objects if o.label == "person" for b in o.boxes]
+            decision = decide(list(event.captions), findings, self.settings, people)
         verdict = ModerationVerdict(
             image_id=event.image_id,
             image=event.image,

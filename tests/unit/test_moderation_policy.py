@@ -207,15 +207,23 @@ def test_neutralise(language: str, text: str, neutral: str) -> None:
 
 # --- Verdicts -----------------------------------------------------------------------
 
-SETTINGS = ModerationSettings(nudity_review_score=0.3, nudity_reject_score=0.6, profanity_review_score=0.5, profanity_reject_score=0.9, sensitive_attribute_policy="neutralise")
+SETTINGS = ModerationSettings(
+    nudity_review_score=0.3,
+    nudity_reject_score=0.6,
+    nudity_review_score_without_person=0.8,
+    profanity_review_score=0.5,
+    profanity_reject_score=0.9,
+    sensitive_attribute_policy="neutralise",
+)
+PERSON = [(0.0, 0.0, 0.5, 1.0)]  # a person filling the left half
 CLEAN = [
     Caption(language="en", text="a red circle above a blue square", keywords=["circle"], score=0.8),
     Caption(language="ko", text="파란 사각형 위의 빨간 원", hashtags=["#원"], score=0.7),
 ]
 
 
-def nudity(score: float, label: str = "FEMALE_BREAST_EXPOSED") -> ImageFinding:
-    return ImageFinding(label=label, score=score, box=(1, 2, 3, 4))
+def nudity(score: float, label: str = "FEMALE_BREAST_EXPOSED", box=(0.1, 0.3, 0.2, 0.2)) -> ImageFinding:
+    return ImageFinding(label=label, score=score, box=box)
 
 
 def test_clean_item_is_approved_with_copies_of_its_captions() -> None:
@@ -236,10 +244,35 @@ def test_clean_item_is_approved_with_copies_of_its_captions() -> None:
     ],
 )
 def test_nudity_thresholds(score: float, verdict: Verdict.ValueType) -> None:
-    decision = decide(CLEAN, [nudity(0.05, "BUTTOCKS_EXPOSED"), nudity(score)], SETTINGS)
+    decision = decide(CLEAN, [nudity(0.05, "BUTTOCKS_EXPOSED"), nudity(score)], SETTINGS, PERSON)
     assert decision.verdict == verdict
     expected = [] if verdict == Verdict.VERDICT_APPROVE else [("image.nudity", "FEMALE_BREAST_EXPOSED")]
     assert [(r.code, r.detail) for r in decision.reasons] == expected
+
+
+@pytest.mark.parametrize(
+    ("score", "box", "verdict"),
+    [
+        (0.7, (0.6, 0.3, 0.2, 0.2), Verdict.VERDICT_APPROVE),  # beside the person: below the no-person review score
+        (0.79, None, Verdict.VERDICT_APPROVE),
+        (0.8, (0.6, 0.3, 0.2, 0.2), Verdict.VERDICT_REVIEW),
+        (0.99, (0.45, 0.3, 0.2, 0.2), Verdict.VERDICT_REVIEW),  # a quarter on the person is not on it; never rejected
+        (0.7, (0.35, 0.3, 0.2, 0.2), Verdict.VERDICT_REJECT),  # three quarters on the person
+    ],
+)
+def test_nudity_off_any_person_only_goes_to_review_at_a_higher_score(score, box, verdict) -> None:
+    decision = decide(CLEAN, [nudity(score, box=box)], SETTINGS, PERSON)
+    assert decision.verdict == verdict
+    if verdict == Verdict.VERDICT_REVIEW:
+        assert [r.detail for r in decision.reasons] == ["FEMALE_BREAST_EXPOSED (no person detected)"]
+
+
+def test_a_colour_wheel_nudenet_calls_buttocks_is_approved(nudenet: ImageClassifier) -> None:
+    from skimage import data
+
+    findings = nudenet.classify(encode(Image.fromarray(data.colorwheel()[..., :3]), "PNG"))
+    assert max(f.score for f in findings) >= ModerationSettings().nudity_review_score  # the false positive is real
+    assert decide(CLEAN, findings, ModerationSettings()).verdict == Verdict.VERDICT_APPROVE
 
 
 def test_profanity_rejects_and_reviews() -> None:
@@ -277,11 +310,11 @@ def test_sensitive_caption_is_flagged_for_review() -> None:
 
 def test_strongest_verdict_wins() -> None:
     profane = [Caption(language="en", text="a fucking shitty square")]
-    decision = decide(profane, [nudity(0.4)], SETTINGS)
+    decision = decide(profane, [nudity(0.4)], SETTINGS, PERSON)
     assert decision.verdict == Verdict.VERDICT_REJECT
     assert {r.code for r in decision.reasons} == {"image.nudity", "caption.profanity"}
-    neutralised = decide([Caption(language="en", text="a young woman")], [nudity(0.4)], SETTINGS)
+    neutralised = decide([Caption(language="en", text="a young woman")], [nudity(0.4)], SETTINGS, PERSON)
     assert neutralised.verdict == Verdict.VERDICT_REVIEW
     flag = ModerationSettings(sensitive_attribute_policy="flag")
-    flagged = decide([Caption(language="en", text="a young woman")], [nudity(0.9)], flag)
+    flagged = decide([Caption(language="en", text="a young woman")], [nudity(0.9)], flag, PERSON)
     assert flagged.verdict == Verdict.VERDICT_REJECT
