@@ -1,8 +1,9 @@
-"""Fit the scene-world router on classifier features of freshly generated scenes.
+"""Fit the scene-world router on classifier features of generated scenes and of other images.
 
 Scenes of all three styles are rendered by the scene captioner's own generator and
 re-encoded the way uploads arrive (PNG, JPEG and WebP in turn), so the router learns the
-scene world as the pipeline will see it.
+scene world as the pipeline will see it; the other images are text, documents, screens,
+plain colours, gradients, noise and photos (``perception.not_scenes``).
 """
 
 from __future__ import annotations
@@ -16,12 +17,16 @@ from PIL import Image
 from captioner.render import render
 from captioner.scenes import SceneSampler
 from perception.classification import classifier_pixels, scale
+from perception.not_scenes import not_scene_images
 from perception.routing import SceneWorldRouter
+from perception.tesseract import install_tesseract, korean_font_path
 
-CODE_VERSION = 2  # 2: classifier input is the centre crop
+# Bump it when this module, perception.routing's fitting or perception.not_scenes changes.
+CODE_VERSION = 3  # 2: classifier input is the centre crop; 3: a second test, scenes against other images
 OUTPUT = Path("captioner/2/scene_world.npz")
 CLASSIFIER = Path("classifier/1/model.onnx")
 SCENES = 1500
+OTHERS = 2000
 SEED = 20_240_917
 UPLOAD_FORMATS = ("PNG", "JPEG", "WEBP")
 UPLOAD_QUALITY = 90
@@ -61,9 +66,11 @@ def classifier_features(session, images: list[Image.Image], batch: int = 32) -> 
 
 
 def build_router(repository: Path, wheels: Path) -> None:
-    """Fit the router on ``SCENES`` scenes and save its statistics next to the public captioner."""
+    """Fit the router on ``SCENES`` scenes and ``OTHERS`` other images; save it next to the public captioner."""
     model = repository / CLASSIFIER
     if not model.exists():
         raise FileNotFoundError(f"{model} is missing: the classifier is prepared first")
-    features = classifier_features(classifier_session(model), scene_images(SCENES, SEED))
-    SceneWorldRouter.fit(features).save(repository / OUTPUT)
+    session = classifier_session(model)
+    scenes = classifier_features(session, scene_images(SCENES, SEED))
+    others = classifier_features(session, not_scene_images(OTHERS, SEED + 1, korean_font_path(install_tesseract())))
+    SceneWorldRouter.fit(scenes, others).save(repository / OUTPUT)
