@@ -59,8 +59,11 @@ FINDINGS = ("tags", "objects", "text_lines", "route")
 
 
 def findings_to_dict(event: Message) -> dict:
-    """The JSON form of an event's tags, objects, text lines and route, as records store them."""
-    data = {name: [MessageToDict(item, preserving_proto_field_name=True) for item in getattr(event, name)] for name in FINDINGS[:-1]}
+    """The JSON form of an event's tags, objects, text lines and route, as records store them (zeros kept)."""
+    data = {
+        name: [MessageToDict(item, preserving_proto_field_name=True, always_print_fields_with_no_presence=True) for item in getattr(event, name)]
+        for name in FINDINGS[:-1]
+    }
     data["route"] = event.route
     return data
 
