@@ -1,7 +1,12 @@
-"""What the classifier and detector Triton models share: their ONNX Runtime session and input checks."""
+"""What the classifier, detector and text reader Triton models share: parameters, sessions, request handling.
+
+The request helpers import Triton's ``triton_python_backend_utils`` when called, so this
+module also loads outside Triton.
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -35,3 +40,56 @@ def checked_pixels(pixels: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     if pixels.ndim != len(shape) + 1 or pixels.shape[1:] != tuple(shape) or pixels.shape[0] == 0:
         raise ValueError(f"PIXELS must be [B, {', '.join(map(str, shape))}], got {list(pixels.shape)}")
     return pixels
+
+
+def model_parameters(args: dict) -> tuple[dict[str, str], Path]:
+    """The string parameters of a Triton model's config and its version directory, from ``initialize``'s args."""
+    config = json.loads(args["model_config"])
+    params = {key: value["string_value"] for key, value in config.get("parameters", {}).items()}
+    return params, Path(args["model_repository"]) / args["model_version"]
+
+
+def error_response(message: str, code):
+    """A Triton response that fails one request."""
+    import triton_python_backend_utils as pb_utils
+
+    return pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(message, code))
+
+
+def accepted_pixels(requests, shape: tuple[int, ...]) -> tuple[list, list[tuple[int, np.ndarray]]]:
+    """Responses with an INVALID_ARG error for each request whose ``PIXELS`` are not uint8 [B, *shape],
+    and (request index, pixels) of the others."""
+    import triton_python_backend_utils as pb_utils
+
+    responses, accepted = [None] * len(requests), []
+    for index, request in enumerate(requests):
+        try:
+            accepted.append((index, checked_pixels(pb_utils.get_input_tensor_by_name(request, "PIXELS").as_numpy(), shape)))
+        except ValueError as exc:
+            responses[index] = error_response(str(exc), pb_utils.TritonError.INVALID_ARG)
+    return responses, accepted
+
+
+def batched_responses(requests, shape: tuple[int, ...], name: str, run) -> list:
+    """One response per request: the accepted pixels of every request run as one batch.
+
+    ``run(pixels [N, *shape]) -> {output name: array [N, ...]}``; its rows are split back per
+    request. Bad input fails its own request (INVALID_ARG); a failing run fails the batch (INTERNAL).
+    """
+    import triton_python_backend_utils as pb_utils
+
+    responses, accepted = accepted_pixels(requests, shape)
+    if not accepted:
+        return responses
+    try:
+        outputs = run(np.concatenate([pixels for _, pixels in accepted]))
+    except Exception as exc:  # a runtime failure fails every request of the batch, visibly
+        for index, _ in accepted:
+            responses[index] = error_response(f"{name} failed: {exc}", pb_utils.TritonError.INTERNAL)
+        return responses
+    start = 0
+    for index, pixels in accepted:
+        rows = slice(start, start + len(pixels))
+        start = rows.stop
+        responses[index] = pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor(k, v[rows]) for k, v in outputs.items()])
+    return responses

@@ -367,7 +367,8 @@ def test_a_triton_outage_delays_captions_and_loses_none(pipeline, servers, kafka
         triton.start()
     statuses = wait_for(pipeline, ids, done=lambda s: s["status"] in ("indexed", "failed"), timeout_s=180)
     assert all(s["status"] == "indexed" for s in statuses.values())
-    assert requests.get(caption_ready, timeout=10).status_code == 200
+    ready = requests.get(caption_ready, timeout=10)
+    assert ready.status_code == 200, ready.text
     assert not set(ids) & {key for key, _, _ in read_since(kafka, "images.uploaded.dlq", dlq_start)}
 
 

@@ -12,7 +12,6 @@ INVALID_ARG; a sub-model failure fails the batch with INTERNAL, which clients re
 
 import hashlib
 import json
-from pathlib import Path
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
@@ -22,16 +21,13 @@ from captioning_common.images import open_upright
 from perception.composition import SCENE_WORLD, Composer, ModelNames, findings_json
 from perception.grounded import describe, keywords
 from perception.routing import SceneWorldRouter
+from perception.serving import error_response, model_parameters
 
 OUTPUTS = ("CAPTION", "KEYWORDS", "SCORE", "TAGS", "OBJECTS", "TEXT", "ROUTE")
 
 
 class SubModelError(RuntimeError):
     """A model the composition calls failed; the whole batch is retried by its clients."""
-
-
-def _error(message: str, code) -> "pb_utils.InferenceResponse":
-    return pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(message, code))
 
 
 def _strings(values: list[str]) -> np.ndarray:
@@ -53,9 +49,7 @@ def run_bls(model: str, inputs: dict[str, np.ndarray], outputs: list[str]) -> di
 
 class TritonPythonModel:
     def initialize(self, args):
-        config = json.loads(args["model_config"])
-        params = {key: value["string_value"] for key, value in config.get("parameters", {}).items()}
-        version_dir = Path(args["model_repository"]) / args["model_version"]
+        params, version_dir = model_parameters(args)
         router_file = version_dir / params.get("scene_world_router", "scene_world.npz")
         if not router_file.exists():
             raise pb_utils.TritonModelException(f"no scene-world router at {router_file}: run `make model-repository`")
@@ -103,7 +97,7 @@ class TritonPythonModel:
                     keys.append((key, language))
                 accepted.append((index, keys))
             except ValueError as exc:
-                responses[index] = _error(str(exc), pb_utils.TritonError.INVALID_ARG)
+                responses[index] = error_response(str(exc), pb_utils.TritonError.INVALID_ARG)
         if not accepted:
             return responses
         try:
@@ -113,7 +107,7 @@ class TritonPythonModel:
             )
         except SubModelError as exc:
             for index, _ in accepted:
-                responses[index] = _error(str(exc), pb_utils.TritonError.INTERNAL)
+                responses[index] = error_response(str(exc), pb_utils.TritonError.INTERNAL)
             return responses
         for index, keys in accepted:
             values = {name: [] for name in OUTPUTS}

@@ -15,13 +15,9 @@ import numpy as np
 import triton_python_backend_utils as pb_utils
 
 from captioner.tensorrt import execution_providers
-from perception.serving import checked_pixels
+from perception.serving import accepted_pixels, error_response, model_parameters
 from perception.tesseract import DEFAULT_DIR
 from perception.text_reading import INPUT_SIZE, TextReader
-
-
-def _error(message: str, code):
-    return pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(message, code))
 
 
 def _lines_response(lines_per_image):
@@ -32,9 +28,7 @@ def _lines_response(lines_per_image):
 
 class TritonPythonModel:
     def initialize(self, args):
-        config = json.loads(args["model_config"])
-        params = {key: value["string_value"] for key, value in config.get("parameters", {}).items()}
-        version_dir = Path(args["model_repository"]) / args["model_version"]
+        params, version_dir = model_parameters(args)
         fp16 = params.get("tensorrt_fp16", "0") == "1"
         cache_dir = version_dir / params.get("tensorrt_cache_dir", "trt_cache")
         providers = execution_providers(params.get("providers", "CPUExecutionProvider"), fp16=fp16, cache_dir=cache_dir)
@@ -50,14 +44,7 @@ class TritonPythonModel:
             raise pb_utils.TritonModelException(str(exc)) from exc
 
     def execute(self, requests):
-        responses = [None] * len(requests)
-        accepted = []
-        for index, request in enumerate(requests):
-            try:
-                pixels = pb_utils.get_input_tensor_by_name(request, "PIXELS").as_numpy()
-                accepted.append((index, checked_pixels(pixels, (INPUT_SIZE, INPUT_SIZE, 3))))
-            except ValueError as exc:
-                responses[index] = _error(str(exc), pb_utils.TritonError.INVALID_ARG)
+        responses, accepted = accepted_pixels(requests, (INPUT_SIZE, INPUT_SIZE, 3))
         if not accepted:
             return responses
         try:
@@ -69,5 +56,5 @@ class TritonPythonModel:
                 try:
                     responses[index] = _lines_response(self.reader.read(pixels))
                 except Exception as exc:
-                    responses[index] = _error(f"text_reader failed: {exc}", pb_utils.TritonError.INTERNAL)
+                    responses[index] = error_response(f"text_reader failed: {exc}", pb_utils.TritonError.INTERNAL)
         return responses
