@@ -25,7 +25,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from captioning_common.kafka import watermarks
 from captioning_common.settings import KafkaSettings, TritonSettings
-from localinfra.demo import demo_images
+from localinfra.demo import scene_images
 from localinfra.pipeline import PipelineService, local_api_key
 from localinfra.registry import start_missing
 from localinfra.settings import InfraConfig
@@ -131,12 +131,12 @@ def main(argv: list[str] | None = None) -> int:
         started = start_missing(config)
         seed = int.from_bytes(os.urandom(3), "big")  # fresh images: known ones would start no run
         if args.warmup:  # the first images pay for model loading and index creation: keep them out of the figures
-            measure(ingest, headers, [data for _, data in demo_images(max(args.warmup // 3, 1), seed - 1)], config.kafka, metrics_url, args.timeout)
+            measure(ingest, headers, [data for _, data in scene_images(max(args.warmup // 3, 1), seed - 1)], config.kafka, metrics_url, args.timeout)
         for run, batch_size in enumerate(int(size) for size in args.batch_sizes.split(",")):
             caption = PipelineService(config, "caption", env={"CAPTIONING_CAPTION_BATCH_SIZE": str(batch_size)})
             caption.stop()
             caption.start()
-            images = [data for _, data in demo_images(args.images // 3, seed + run * 1_000_003)]
+            images = [data for _, data in scene_images(args.images // 3, seed + run * 1_000_003)]
             results[batch_size] = measure(ingest, headers, images, config.kafka, metrics_url, args.timeout)
             print(f"batch size {batch_size}: {results[batch_size]['images_per_s']:.1f} images/s", flush=True)
     finally:

@@ -39,7 +39,12 @@ STYLE_NAMES = {"photo": "photo", "illustration": "illustration", "lineart": "lin
 
 def demo_images(per_style: int, seed: int) -> list[tuple[str, bytes]]:
     """(kind, bytes) of the real photos (JPEG) and of ``per_style`` generated scenes of each style (PNG)."""
-    images = [(f"real: {photo.name}", photo.jpeg()) for photo in REAL_PHOTOS]
+    return [(f"real: {photo.name}", photo.jpeg()) for photo in REAL_PHOTOS] + scene_images(per_style, seed)
+
+
+def scene_images(per_style: int, seed: int) -> list[tuple[str, bytes]]:
+    """(style, PNG bytes) of ``per_style`` generated scenes of each style; new seeds give new images."""
+    images: list[tuple[str, bytes]] = []
     sampler = SceneSampler(seed)
     wanted = {style: per_style for style in STYLES}
     while any(wanted.values()):
