@@ -109,8 +109,8 @@ def _unpack(packages: tuple[str, ...], downloads: Path, tree: Path) -> None:
 def _download(packages: tuple[str, ...], downloads: Path) -> None:
     command = ["apt-get", "download", "-q", *packages]
     result = subprocess.run(command, cwd=downloads, capture_output=True, encoding="utf-8")
-    if result.returncode != 0 and ("Unable to locate" in result.stderr or "Can't select" in result.stderr):
-        # A machine whose package lists were never fetched knows no package at all.
+    if result.returncode != 0:
+        # A machine whose package lists were never fetched (or are stale) knows no package, or an old version.
         _run(["apt-get", "update", "-q"])
         result = subprocess.run(command, cwd=downloads, capture_output=True, encoding="utf-8")
     if result.returncode != 0:
