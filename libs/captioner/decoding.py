@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 from transformers import PreTrainedTokenizerFast, VisionEncoderDecoderModel
 
+from captioner.generated import Generated, confidence
 from captioner.images import normalise
 from captioner.modeling import MAX_CAPTION_TOKENS
 from captioner.tokenizer import prompt_ids
-
-
-@dataclass(frozen=True)
-class Generated:
-    """One caption: text, token ids (without prompt and end), confidence in 0..1."""
-
-    text: str
-    token_ids: tuple[int, ...]
-    score: float
-
-
-def confidence(log_probs: list[float]) -> float:
-    """exp(mean token log-probability): 1.0 means every token was certain."""
-    return float(np.exp(np.mean(log_probs))) if log_probs else 0.0
 
 
 @torch.no_grad()

@@ -20,7 +20,7 @@ from pycocoevalcap.bleu.bleu import Bleu
 from pycocoevalcap.cider.cider import Cider
 
 from captioner.dataset import Example
-from captioner.decoding import Generated
+from captioner.generated import Generated
 from captioner.grammar import keywords as scene_keywords
 from captioner.keywords import caption_keywords
 from captioner.parsing import parse_objects, words

@@ -15,7 +15,7 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
-from captioner.decoding import Generated, confidence
+from captioner.generated import Generated, confidence
 
 CONFIG_FILE = "captioner.json"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from captioner.dataset import Example
-from captioner.decoding import Generated
+from captioner.generated import Generated
 from captioner.evaluation import coco_scores, evaluate_split
 from captioner.grammar import captions
 from captioner.scenes import Scene, SceneObject
