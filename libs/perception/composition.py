@@ -28,7 +28,7 @@ from perception.routing import SceneWorldRouter
 SCENE_WORLD, REAL_WORLD = "scene_world", "real_world"
 DETECTOR_SIZE, TEXT_READER_SIZE = 416, 960
 # Largest batch each sub-model accepts (its config's max_batch_size).
-CLASSIFIER_BATCH, DETECTOR_BATCH, TEXT_READER_BATCH = 32, 16, 8
+CLASSIFIER_BATCH, DETECTOR_BATCH, TEXT_READER_BATCH, SCENE_CAPTIONER_BATCH = 32, 16, 8, 32
 
 
 class ModelRunner(Protocol):
@@ -60,22 +60,19 @@ def _chunks(count: int, size: int):
         yield slice(start, min(count, start + size))
 
 
-def _run_batched(runner: ModelRunner, model: str, name: str, pixels: np.ndarray, outputs: list[str], batch: int) -> dict[str, np.ndarray]:
-    parts = [runner(model, {name: pixels[rows]}, outputs) for rows in _chunks(len(pixels), batch)]
+def _run_batched(runner: ModelRunner, model: str, inputs: dict[str, np.ndarray], outputs: list[str], batch: int) -> dict[str, np.ndarray]:
+    """``outputs`` of ``model`` for inputs of any length, sent in chunks of at most ``batch`` rows."""
+    count = len(next(iter(inputs.values())))
+    parts = [runner(model, {name: array[rows] for name, array in inputs.items()}, outputs) for rows in _chunks(count, batch)]
     return {output: np.concatenate([part[output] for part in parts]) for output in outputs}
 
 
-def _original_box(frame: Letterbox, row, width: int, height: int) -> Box:
-    x, y, w, h = frame.to_relative(row[:4], width, height)
-    return Box(x=x, y=y, width=w, height=h, score=float(row[4]))
-
-
 def _to_original_pixels(frame: Letterbox, rows: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Detector rows (x1, y1, x2, y2 in letterbox pixels, score, class) in original-image pixels."""
+    """Detector rows (x1, y1, x2, y2 in letterbox pixels, score, class) in original-image pixels, clipped to the image."""
     rows = rows[rows[:, 4] > 0].copy()
-    for index, row in enumerate(rows):
-        x, y, w, h = frame.to_relative(row[:4], width, height)
-        rows[index, :4] = (x * width, y * height, (x + w) * width, (y + h) * height)
+    bounds = np.array([width, height, width, height])
+    for row in rows:
+        row[:4] = np.clip(frame.to_original(row[:4]), 0, bounds)
     return rows
 
 
@@ -95,8 +92,7 @@ class Composer:
         classified = _run_batched(
             self.runner,
             self.names.classifier,
-            "PIXELS",
-            np.stack([classifier_pixels(image) for image in images]),
+            {"PIXELS": np.stack([classifier_pixels(image) for image in images])},
             ["PROBABILITIES", "FEATURES"],
             CLASSIFIER_BATCH,
         )
@@ -115,7 +111,7 @@ class Composer:
             return []
         frames = [letterbox(image, DETECTOR_SIZE) for image in images]
         rows = _run_batched(
-            self.runner, self.names.detector, "PIXELS", np.stack([pixels for pixels, _ in frames]), ["DETECTIONS"], DETECTOR_BATCH
+            self.runner, self.names.detector, {"PIXELS": np.stack([pixels for pixels, _ in frames])}, ["DETECTIONS"], DETECTOR_BATCH
         )["DETECTIONS"]
         return [
             group_detections(_to_original_pixels(frame, detections, image.width, image.height), image.width, image.height)
@@ -127,18 +123,36 @@ class Composer:
             return []
         frames = [letterbox(image, TEXT_READER_SIZE) for image in images]
         answers = _run_batched(
-            self.runner, self.names.text_reader, "PIXELS", np.stack([pixels for pixels, _ in frames]), ["LINES"], TEXT_READER_BATCH
+            self.runner, self.names.text_reader, {"PIXELS": np.stack([pixels for pixels, _ in frames])}, ["LINES"], TEXT_READER_BATCH
         )["LINES"]
         results = []
         for image, (_, frame), answer in zip(images, frames, answers):
-            lines = json.loads(bytes(answer.reshape(-1)[0]))
-            results.append(
-                tuple(
-                    TextLine(text=line["text"], score=float(line["score"]), box=_original_box(frame, [*line["box"], line["score"]], image.width, image.height))
-                    for line in lines
-                )
-            )
+            lines = []
+            for line in json.loads(bytes(answer.reshape(-1)[0])):
+                x, y, width, height = frame.to_relative(line["box"], image.width, image.height)
+                score = float(line["score"])
+                lines.append(TextLine(text=line["text"], score=score, box=Box(x=x, y=y, width=width, height=height, score=score)))
+            results.append(tuple(lines))
         return results
+
+    def scene_captions(self, rows: list[tuple[bytes, str]]) -> list[tuple[str, list[str], float]]:
+        """(caption, keywords, score) of the scene captioner for (image bytes, language) rows, in order."""
+        if not rows:
+            return []
+        answer = _run_batched(
+            self.runner,
+            self.names.scene_captioner,
+            {
+                "IMAGE": np.array([[data] for data, _ in rows], dtype=np.object_),
+                "LANGUAGE": np.array([[language.encode()] for _, language in rows], dtype=np.object_),
+            },
+            ["CAPTION", "KEYWORDS", "SCORE"],
+            SCENE_CAPTIONER_BATCH,
+        )
+        return [
+            (caption.decode(), json.loads(words), float(score))
+            for caption, words, score in zip(answer["CAPTION"].reshape(-1), answer["KEYWORDS"].reshape(-1), answer["SCORE"].reshape(-1))
+        ]
 
 
 def findings_json(findings: Findings) -> dict[str, str]:

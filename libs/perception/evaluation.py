@@ -19,6 +19,7 @@ from captioner.vocabulary import KO_SHAPES, SHAPES
 from perception.real_photos import REAL_PHOTOS, RealPhoto
 
 OUTPUTS = ("CAPTION", "KEYWORDS", "SCORE", "TAGS", "OBJECTS", "TEXT", "ROUTE")
+_JSON_OUTPUTS = ("KEYWORDS", "TAGS", "OBJECTS", "TEXT")
 SHAPE_WORDS = {"en": tuple(SHAPES), "ko": tuple(KO_SHAPES.values())}
 
 
@@ -30,16 +31,19 @@ def caption_photo(client, data: bytes, language: str, model: str = "captioner") 
     image.set_data_from_numpy(np.array([[data]], dtype=np.object_))
     lang = InferInput("LANGUAGE", [1, 1], "BYTES")
     lang.set_data_from_numpy(np.array([[language.encode()]], dtype=np.object_))
-    result = client.infer(model, [image, lang], outputs=[InferRequestedOutput(name) for name in OUTPUTS])
-    value = {name: result.as_numpy(name)[0, 0] for name in OUTPUTS}
+    answer = decoded_outputs(client.infer(model, [image, lang], outputs=[InferRequestedOutput(name) for name in OUTPUTS]), OUTPUTS)
+    return answer | {"score": round(answer["score"], 4)}
+
+
+def decoded_outputs(result, outputs: tuple[str, ...]) -> dict:
+    """The first row of each named output of a tritonclient result, by lower-cased name.
+
+    KEYWORDS, TAGS, OBJECTS and TEXT are parsed from JSON, SCORE becomes a float, the rest are text.
+    """
+    values = {name: result.as_numpy(name)[0, 0] for name in outputs}
     return {
-        "caption": value["CAPTION"].decode(),
-        "keywords": json.loads(value["KEYWORDS"]),
-        "score": round(float(value["SCORE"]), 4),
-        "tags": json.loads(value["TAGS"]),
-        "objects": json.loads(value["OBJECTS"]),
-        "text": json.loads(value["TEXT"]),
-        "route": value["ROUTE"].decode(),
+        name.lower(): json.loads(value) if name in _JSON_OUTPUTS else float(value) if name == "SCORE" else value.decode()
+        for name, value in values.items()
     }
 
 

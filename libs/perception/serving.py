@@ -49,6 +49,20 @@ def model_parameters(args: dict) -> tuple[dict[str, str], Path]:
     return params, Path(args["model_repository"]) / args["model_version"]
 
 
+def model_session(args: dict) -> tuple[ort.InferenceSession, dict[str, str]]:
+    """The ONNX Runtime session and parameters of a Triton model, from ``initialize``'s args.
+
+    TritonModelException naming ``make model-repository`` when the prepared file is missing.
+    """
+    import triton_python_backend_utils as pb_utils
+
+    params, version_dir = model_parameters(args)
+    try:
+        return onnx_session(version_dir, params), params
+    except FileNotFoundError as exc:
+        raise pb_utils.TritonModelException(str(exc)) from exc
+
+
 def error_response(message: str, code):
     """A Triton response that fails one request."""
     import triton_python_backend_utils as pb_utils

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 
 import numpy as np
 from PIL import Image
@@ -12,7 +11,7 @@ from tritonclient.grpc import InferInput, InferRequestedOutput
 
 from captioning_common.settings import TritonSettings
 from captioning_common.triton import triton_client
-from perception.evaluation import OUTPUTS
+from perception.evaluation import OUTPUTS, decoded_outputs
 
 
 def png_bytes(image: Image.Image) -> bytes:
@@ -22,7 +21,6 @@ def png_bytes(image: Image.Image) -> bytes:
 
 
 SCENE_OUTPUTS = ("CAPTION", "KEYWORDS", "SCORE")  # what scene_captioner answers
-_JSON = ("KEYWORDS", "TAGS", "OBJECTS", "TEXT")
 
 
 async def caption_concurrently(
@@ -43,11 +41,7 @@ async def caption_concurrently(
             result = await client.infer(model, [image, lang], outputs=[InferRequestedOutput(name) for name in outputs])
         except Exception as exc:  # the test inspects per-request failures
             return exc
-        values = {name: result.as_numpy(name)[0, 0] for name in outputs}
-        return {
-            name.lower(): json.loads(value) if name in _JSON else float(value) if name == "SCORE" else value.decode()
-            for name, value in values.items()
-        }
+        return decoded_outputs(result, outputs)
 
     try:
         return await asyncio.gather(*(one(data, language) for data, language in items))

@@ -8,6 +8,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import requests
 from confluent_kafka import Consumer, TopicPartition
 from PIL import Image, PngImagePlugin
@@ -26,25 +27,39 @@ SESSION_SALT = os.urandom(4).hex()
 FORMATS = ("PNG", "JPEG", "WEBP")
 
 
-def _salted(image: Image.Image, fmt: str) -> bytes:
+def salted(image: Image.Image, fmt: str, quality: int = 92) -> bytes:
+    """``image`` encoded as ``fmt`` with this session's salt in its metadata: new bytes, the same pixels.
+
+    BMP has no metadata: its salt goes into one corner pixel.
+    """
     buffer = io.BytesIO()
     if fmt == "PNG":
         info = PngImagePlugin.PngInfo()
         info.add_text("session", SESSION_SALT)
         image.save(buffer, format=fmt, pnginfo=info)
-    elif fmt == "JPEG":
-        image.save(buffer, format=fmt, quality=92, comment=SESSION_SALT.encode())
-    else:
+    elif fmt in ("JPEG", "GIF"):
+        image.save(buffer, format=fmt, quality=quality, comment=SESSION_SALT.encode())
+    elif fmt == "TIFF":
+        image.save(buffer, format=fmt, description=SESSION_SALT)
+    elif fmt == "BMP":
+        pixels = np.asarray(image.convert("RGB")).copy()
+        pixels[0, 0] = list(bytes.fromhex(SESSION_SALT)[:3])
+        Image.fromarray(pixels).save(buffer, format=fmt)
+    else:  # WEBP, HEIF, AVIF
+        if fmt == "HEIF":
+            import pillow_heif
+
+            pillow_heif.register_heif_opener()
         exif = Image.Exif()
         exif[0x010E] = f"session {SESSION_SALT}"  # ImageDescription
-        image.save(buffer, format=fmt, quality=92, exif=exif.tobytes())
+        image.save(buffer, format=fmt, quality=quality, exif=exif.tobytes())
     return buffer.getvalue()
 
 
 def scene_images(count: int, seed: int) -> list[bytes]:
     """``count`` generated scenes (photo, illustration and line art), cycling PNG, JPEG and WebP; new bytes each session."""
     sampler = SceneSampler(seed)
-    return [_salted(render(sampler.sample(), seed * 100_000 + i), FORMATS[i % len(FORMATS)]) for i in range(count)]
+    return [salted(render(sampler.sample(), seed * 100_000 + i), FORMATS[i % len(FORMATS)]) for i in range(count)]
 
 
 def upload(pipeline, data: bytes, **form: str) -> requests.Response:

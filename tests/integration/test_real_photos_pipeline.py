@@ -23,16 +23,14 @@ from perception.evaluation import score_answer
 from perception.real_photos import REAL_PHOTOS
 from perception.tesseract import korean_font_path
 from tests.conftest import REPO_ROOT
-from tests.integration.pipeline_client import SESSION_SALT, search, upload, upload_all, wait_for
+from tests.integration.pipeline_client import SESSION_SALT, salted, search, upload, upload_all, wait_for
 
 SCENE_STUDENT = REPO_ROOT / "model_repository" / "scene_captioner" / "1" / "student"
 
 
 def salted_jpeg(pixels: np.ndarray, quality: int = 92) -> bytes:
-    """JPEG bytes of the pixels with this session's salt in a comment: a new id, the same pixels."""
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="JPEG", quality=quality, comment=SESSION_SALT.encode())
-    return buffer.getvalue()
+    """JPEG bytes of the pixels with this session's salt: a new id, the same pixels."""
+    return salted(Image.fromarray(pixels), "JPEG", quality)
 
 
 def answer_of(status: dict, language: str) -> dict:
@@ -96,30 +94,11 @@ def test_printed_text_reaches_the_record_and_the_search(pipeline) -> None:
         assert status["id"] in hits, (query, hits)
 
 
-def _encode(image: Image.Image, fmt: str) -> bytes:
-    buffer = io.BytesIO()
-    if fmt in ("GIF", "TIFF"):
-        image.save(buffer, format=fmt, **({"comment": SESSION_SALT.encode()} if fmt == "GIF" else {"description": SESSION_SALT}))
-    elif fmt == "BMP":  # no metadata: the salt goes into one corner pixel
-        salted = np.asarray(image).copy()
-        salted[0, 0] = list(bytes.fromhex(SESSION_SALT)[:3])
-        Image.fromarray(salted).save(buffer, format=fmt)
-    else:
-        exif = Image.Exif()
-        exif[0x010E] = f"session {SESSION_SALT}"
-        if fmt == "HEIF":
-            import pillow_heif
-
-            pillow_heif.register_heif_opener()
-        image.save(buffer, format=fmt, exif=exif.tobytes(), quality=90)
-    return buffer.getvalue()
-
-
 def test_every_new_format_and_a_rotated_phone_photo_are_captioned(pipeline) -> None:
     cat = next(photo for photo in REAL_PHOTOS if photo.name == "chelsea")
     image = Image.fromarray(cat.pixels())
     formats = {"GIF": "image/gif", "BMP": "image/bmp", "TIFF": "image/tiff", "HEIF": "image/heic", "AVIF": "image/avif"}
-    uploads = {fmt: _encode(image, fmt) for fmt in formats}
+    uploads = {fmt: salted(image, fmt) for fmt in formats}
     # A phone photo: pixels stored rotated 90° counter-clockwise, EXIF orientation 6 says how to turn them back.
     exif = Image.Exif()
     exif[0x0112] = 6

@@ -55,14 +55,14 @@ def caption_to_dict(caption: Caption) -> dict:
     }
 
 
-FINDINGS = ("tags", "objects", "text_lines", "route")
+FINDING_LISTS = ("tags", "objects", "text_lines")  # repeated messages; with "route", an event's findings
 
 
 def findings_to_dict(event: Message) -> dict:
     """The JSON form of an event's tags, objects, text lines and route, as records store them (zeros kept)."""
     data = {
         name: [MessageToDict(item, preserving_proto_field_name=True, always_print_fields_with_no_presence=True) for item in getattr(event, name)]
-        for name in FINDINGS[:-1]
+        for name in FINDING_LISTS
     }
     data["route"] = event.route
     return data
@@ -70,12 +70,12 @@ def findings_to_dict(event: Message) -> dict:
 
 def set_findings(event: E, findings: dict) -> E:
     """``event`` with the tags, objects, text lines and route of a JSON form (absent keys stay empty)."""
-    return ParseDict({name: findings[name] for name in FINDINGS if findings.get(name)}, event)
+    return ParseDict({name: findings[name] for name in (*FINDING_LISTS, "route") if findings.get(name)}, event)
 
 
 def copy_findings(source: Message, target: E) -> E:
     """``target`` with the tags, objects, text lines and route of ``source``."""
-    for name in FINDINGS[:-1]:
+    for name in FINDING_LISTS:
         getattr(target, name).extend(getattr(source, name))
     target.route = source.route
     return target

@@ -102,46 +102,32 @@ class TritonPythonModel:
             return responses
         try:
             understood = dict(zip(order, self.composer.understand([images[key][1] for key in order])))
-            scene_captions = self._scene_captions(
-                [(images[key][0], language) for _, keys in accepted for key, language in keys if understood[key].route == SCENE_WORLD]
+            scene_captions = iter(
+                self.composer.scene_captions(
+                    [(images[key][0], language) for _, keys in accepted for key, language in keys if understood[key].route == SCENE_WORLD]
+                )
             )
         except SubModelError as exc:
             for index, _ in accepted:
                 responses[index] = error_response(str(exc), pb_utils.TritonError.INTERNAL)
             return responses
+        findings = {key: findings_json(understanding.findings) for key, understanding in understood.items()}
         for index, keys in accepted:
             values = {name: [] for name in OUTPUTS}
             for key, language in keys:
                 understanding = understood[key]
                 if understanding.route == SCENE_WORLD:
-                    caption, words, score = scene_captions.pop(0)
+                    caption, words, score = next(scene_captions)
                 else:
                     grounded = describe(understanding.findings, language)
                     caption, words, score = grounded.text, keywords(understanding.findings, language), grounded.score
                 values["CAPTION"].append(caption)
                 values["KEYWORDS"].append(json.dumps(words, ensure_ascii=False))
                 values["SCORE"].append(score)
-                for name, text in findings_json(understanding.findings).items():
+                for name, text in findings[key].items():
                     values[name].append(text)
                 values["ROUTE"].append(understanding.route)
             tensors = [pb_utils.Tensor(name, _strings(values[name])) for name in OUTPUTS if name != "SCORE"]
             tensors.append(pb_utils.Tensor("SCORE", np.array([[s] for s in values["SCORE"]], dtype=np.float32)))
             responses[index] = pb_utils.InferenceResponse(output_tensors=tensors)
         return responses
-
-    def _scene_captions(self, rows: list[tuple[bytes, str]]) -> list[tuple[str, list, float]]:
-        """Captions of the scene captioner for (image bytes, language) rows, in order."""
-        captions = []
-        for start in range(0, len(rows), 32):
-            part = rows[start : start + 32]
-            answer = run_bls(
-                self.names.scene_captioner,
-                {
-                    "IMAGE": np.array([[data] for data, _ in part], dtype=np.object_),
-                    "LANGUAGE": np.array([[language.encode()] for _, language in part], dtype=np.object_),
-                },
-                ["CAPTION", "KEYWORDS", "SCORE"],
-            )
-            for caption, words, score in zip(answer["CAPTION"].reshape(-1), answer["KEYWORDS"].reshape(-1), answer["SCORE"].reshape(-1)):
-                captions.append((caption.decode(), json.loads(words), float(score)))
-        return captions

@@ -7,19 +7,14 @@ input fails alone with INVALID_ARG.
 """
 
 import numpy as np
-import triton_python_backend_utils as pb_utils
 
 from perception.classification import CLASSIFIER_SIZE, scale
-from perception.serving import batched_responses, model_parameters, onnx_session
+from perception.serving import batched_responses, model_session
 
 
 class TritonPythonModel:
     def initialize(self, args):
-        params, version_dir = model_parameters(args)
-        try:
-            self.session = onnx_session(version_dir, params)
-        except FileNotFoundError as exc:
-            raise pb_utils.TritonModelException(str(exc)) from exc
+        self.session, _ = model_session(args)
 
     def _run(self, pixels: np.ndarray) -> dict[str, np.ndarray]:
         probabilities, features = self.session.run(["probabilities", "features"], {"pixels": scale(pixels)})

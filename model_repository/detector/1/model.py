@@ -9,19 +9,14 @@ with INVALID_ARG.
 """
 
 import numpy as np
-import triton_python_backend_utils as pb_utils
 
 from perception.detection import DETECTOR_SIZE, MAX_DETECTIONS, detect
-from perception.serving import batched_responses, model_parameters, onnx_session
+from perception.serving import batched_responses, model_session
 
 
 class TritonPythonModel:
     def initialize(self, args):
-        params, version_dir = model_parameters(args)
-        try:
-            self.session = onnx_session(version_dir, params)
-        except FileNotFoundError as exc:
-            raise pb_utils.TritonModelException(str(exc)) from exc
+        self.session, params = model_session(args)
         self.score_threshold = float(params.get("score_threshold", "0.25"))
         self.iou_threshold = float(params.get("iou_threshold", "0.45"))
         self.zoom_out = tuple(int(part) for part in params.get("zoom_out_factors", "2").split(",") if part.strip())
