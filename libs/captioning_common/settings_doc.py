@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings
 # Every settings class of the project, in README order ("module:Class").
 SETTINGS_CLASSES = (
     "captioning_common.settings:ServiceSettings",
+    "captioning_common.settings:EnvironmentSettings",
     "captioning_common.settings:KafkaSettings",
     "captioning_common.settings:S3Settings",
     "captioning_common.settings:TritonSettings",

@@ -32,6 +32,7 @@ def s3_client(settings: S3Settings):
 
 # 400s that concern the request's credentials, not its key: the deployment is wrong, not the message.
 _CREDENTIAL_ERRORS = frozenset({"AuthorizationHeaderMalformed", "InvalidToken", "ExpiredToken", "InvalidAccessKeyId"})
+_READ_CHUNK = 1024 * 1024
 
 
 class ObjectUnreadable(KeyError):
@@ -42,13 +43,47 @@ class ObjectUnreadable(KeyError):
         self.cause = cause
 
 
+class ObjectTooLarge(KeyError):
+    """An object larger than the reader accepts: retrying cannot help."""
+
+    def __init__(self, key: str, size: int, limit: int) -> None:
+        super().__init__(key)
+        self.size = size
+        self.limit = limit
+
 
 def read_failure(bucket: str, error: KeyError) -> tuple[str, str]:
-    """(dead-letter code, message) of a ``get`` that failed for good: ``object_missing`` or ``object_unreadable``."""
+    """(dead-letter code, message) of a ``get`` that failed for good.
+
+    ``object_missing``, ``object_unreadable`` or ``object_too_large``.
+    """
     key = error.args[0]
+    if isinstance(error, ObjectTooLarge):
+        return "object_too_large", f"s3://{bucket}/{key} has {error.size} bytes; the limit is {error.limit}"
     if isinstance(error, ObjectUnreadable):
         return "object_unreadable", f"s3://{bucket}/{key} cannot be read: {error.cause}"
     return "object_missing", f"no object s3://{bucket}/{key}"
+
+
+def _permanent(key: str, exc: ClientError) -> KeyError | None:
+    """The KeyError a failed read maps to for good, or None when retrying may help."""
+    code = exc.response["Error"]["Code"]
+    if code in ("NoSuchKey", "404"):
+        return KeyError(key)
+    if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 400 and code not in _CREDENTIAL_ERRORS:
+        return ObjectUnreadable(key, code)  # about the key itself, not the request's credentials
+    return None
+
+
+def _read_at_most(key: str, body, max_bytes: int) -> bytes:
+    """The whole body, or ObjectTooLarge as soon as it yields more than ``max_bytes``."""
+    chunks, total = [], 0
+    while chunk := body.read(min(_READ_CHUNK, max_bytes + 1 - total)):
+        chunks.append(chunk)
+        total += len(chunk)
+        if total > max_bytes:
+            raise ObjectTooLarge(key, total, max_bytes)
+    return b"".join(chunks)
 
 
 @dataclass(frozen=True)
@@ -90,33 +125,55 @@ class ObjectStore:
         response = self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type, Metadata=metadata or {})
         return response["ETag"].strip('"')
 
-    def get(self, key: str) -> bytes:
-        """The bytes under ``key``.
+    def get(self, key: str, max_bytes: int | None = None) -> bytes:
+        """The bytes under ``key``, at most ``max_bytes`` of them when given.
 
-        KeyError when there is no such object, ObjectUnreadable (a KeyError) when the
-        store rejects the key itself (400, e.g. an invalid name). Everything else, access
-        and signature errors included, propagates: it is transient or a deployment problem,
-        and must not dead-letter the message.
+        KeyError when there is no such object; ObjectUnreadable (a KeyError) when the
+        store rejects the key itself (400, e.g. an invalid name); ObjectTooLarge (a
+        KeyError) when the object, as announced or as streamed, exceeds ``max_bytes``
+        (its body is not read beyond that). Everything else, access and signature
+        errors included, propagates: it is transient or a deployment problem, and
+        must not dead-letter the message.
         """
         try:
-            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+            response = self.client.get_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
-            code = exc.response["Error"]["Code"]
-            if code in ("NoSuchKey", "404"):
-                raise KeyError(key) from exc
-            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 400 and code not in _CREDENTIAL_ERRORS:
-                raise ObjectUnreadable(key, code) from exc
-            raise
+            if (error := _permanent(key, exc)) is None:
+                raise
+            raise error from exc
+        body = response["Body"]
+        try:
+            if max_bytes is None:
+                return body.read()
+            size = response.get("ContentLength")
+            if size is not None and size > max_bytes:
+                raise ObjectTooLarge(key, size, max_bytes)
+            return _read_at_most(key, body, max_bytes)
+        finally:
+            body.close()
 
     def head(self, key: str) -> ObjectInfo | None:
-        """Metadata of ``key``, or None when there is no such object."""
+        """Metadata of ``key``, or None when there is no such object.
+
+        ObjectUnreadable when the store rejects the key itself, as ``get`` does.
+        """
         try:
             response = self.client.head_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
             if exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
                 return None
+            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 400:
+                self._raise_why_refused(key)
             raise
         return ObjectInfo(key, response["ContentLength"], response["ETag"].strip('"'), response.get("ContentType"))
+
+    def _raise_why_refused(self, key: str) -> None:
+        """A HEAD answer has no body to name its error: ask again with a one-byte GET that has one."""
+        try:
+            self.client.get_object(Bucket=self.bucket, Key=key, Range="bytes=0-0")["Body"].close()
+        except ClientError as exc:
+            if isinstance(error := _permanent(key, exc), ObjectUnreadable):
+                raise error from exc
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         """Every object under ``prefix``, following pagination."""

@@ -2,14 +2,18 @@
 
 Reads a dead-letter topic from a point in time (default: its beginning) up to its
 end as it is when the command starts, and re-produces each matching record's
-original key, value and headers to its source topic. The image's ``failure``
-record is removed first, so its status follows the new attempt. Every stage is
-idempotent per image, so replaying a record twice is harmless.
+original key, value and headers to its source topic: the dead-letter topic's name
+less ``.dlq``, both declared in the topic spec. A letter that names another source
+topic is skipped and counted, never produced. An original value that a letter keeps
+in S3 (too large for the letter) is read back. The image's ``failure`` record is
+removed first, so its status follows the new attempt. Every stage is idempotent per
+image, so replaying a record twice is harmless.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import uuid
 from dataclasses import dataclass
@@ -17,13 +21,17 @@ from datetime import datetime
 
 from confluent_kafka import Consumer, TopicPartition
 
-from captioning_common.events import EnvelopeError, decode_expected
+from captioning_common.events import EnvelopeError, decode_event
 from captioning_common.kafka.consumer import watermarks
+from captioning_common.kafka.dead_letter import dead_letter_object_key
 from captioning_common.kafka.producer import EventProducer
-from captioning_common.records import ImageRecords
+from captioning_common.kafka.topics import DEAD_LETTER_SUFFIX, TopicSpec, load_topics
+from captioning_common.records import ImageRecords, is_image_id
 from captioning_common.settings import KafkaSettings, S3Settings
-from captioning_common.storage import ObjectStore
+from captioning_common.storage import ObjectStore, read_failure
 from captioning_events.v1.dead_letter_pb2 import DeadLetter
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -33,6 +41,19 @@ class ReplayReport:
     read: int = 0
     replayed: int = 0
     skipped: int = 0
+    # Letters naming a source topic other than their dead-letter topic's: never produced.
+    wrong_source: int = 0
+    # Letters whose original value, kept in S3, is missing, too large or not where it belongs.
+    unreadable: int = 0
+
+
+def source_topic_of(dlq_topic: str, topics: dict[str, TopicSpec] | None = None) -> str:
+    """The topic whose dead letters ``dlq_topic`` holds; ValueError unless the spec declares both."""
+    topics = topics if topics is not None else load_topics()
+    source = dlq_topic.removesuffix(DEAD_LETTER_SUFFIX)
+    if source == dlq_topic or dlq_topic not in topics or source not in topics:
+        raise ValueError(f"{dlq_topic} is not a declared dead-letter topic (<declared topic>{DEAD_LETTER_SUFFIX})")
+    return source
 
 
 def _start_offsets(consumer: Consumer, topic: str, since: datetime | None) -> tuple[list[TopicPartition], dict[int, int]]:
@@ -54,8 +75,14 @@ def replay(
     codes: set[str] | None = None,
     since: datetime | None = None,
     dry_run: bool = False,
+    topics: dict[str, TopicSpec] | None = None,
 ) -> ReplayReport:
-    """Re-produce the dead letters of ``dlq_topic`` (those with an error code in ``codes``, if given)."""
+    """Re-produce the dead letters of ``dlq_topic`` (those with an error code in ``codes``, if given).
+
+    ``topics``: the topic spec (default: the packaged one); ValueError when it does not
+    declare ``dlq_topic`` as a dead-letter topic.
+    """
+    source = source_topic_of(dlq_topic, topics)
     report = ReplayReport()
     consumer = Consumer(kafka.client_config() | {"group.id": f"dlq-replay-{uuid.uuid4()}", "enable.auto.commit": False})
     producer = None if dry_run else EventProducer(kafka, source="dlq-replay")
@@ -76,20 +103,30 @@ def replay(
                 continue
             report.read += 1
             try:
-                letter = decode_expected(message.headers(), message.value(), DeadLetter)
+                _, letter = decode_event(message.headers(), message.value())
             except EnvelopeError:
+                letter = None
+            if not isinstance(letter, DeadLetter):  # a letter of a message that never became an image has no image id
                 report.skipped += 1
+                continue
+            if letter.source_topic != source:
+                report.wrong_source += 1
+                log.warning("skipped a dead letter naming another source topic", extra={"topic": dlq_topic, "offset": message.offset()})
                 continue
             if codes and letter.error_code not in codes:
                 report.skipped += 1
                 continue
+            original = _original_value(letter, records.store, kafka.max_message_bytes)
+            if original is None:
+                report.unreadable += 1
+                continue
             report.replayed += 1
             if producer is None:
                 continue
-            if letter.image_id:
+            if is_image_id(letter.image_id):
                 records.delete(letter.image_id, "failure")
             headers = [(key, value.encode()) for key, value in letter.original_headers.items()]
-            pending.append(producer.produce_raw(letter.source_topic, letter.original_key or None, letter.original_value, headers))
+            pending.append(producer.produce_raw(source, letter.original_key or None, original, headers))
         for future in pending:
             future.result()
     finally:
@@ -97,6 +134,22 @@ def replay(
         if producer is not None:
             producer.close()
     return report
+
+
+def _original_value(letter: DeadLetter, store: ObjectStore, max_bytes: int) -> bytes | None:
+    """The letter's original value, read back from S3 when kept there; None when it cannot be."""
+    if not letter.HasField("original_object"):
+        return letter.original_value
+    ref = letter.original_object
+    expected = dead_letter_object_key(letter.source_topic, letter.source_partition, letter.source_offset)
+    if (ref.bucket, ref.key) != (store.bucket, expected):
+        log.warning("skipped a dead letter whose original is not where dead letters keep it", extra={"key": ref.key[:200]})
+        return None
+    try:
+        return store.get(ref.key, max_bytes=max_bytes)
+    except KeyError as exc:
+        log.warning("skipped a dead letter whose original cannot be read: %s", read_failure(store.bucket, exc)[1])
+        return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,11 +160,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--since", type=datetime.fromisoformat, help="only dead letters written at or after this ISO 8601 time")
     parser.add_argument("--dry-run", action="store_true", help="count what would be replayed, produce nothing")
     args = parser.parse_args(argv)
-    if not args.topic.endswith(".dlq"):
-        parser.error("the topic must be a dead-letter topic (ending in .dlq)")
+    try:
+        source_topic_of(args.topic)
+    except ValueError as exc:
+        parser.error(str(exc))
     report = replay(args.topic, KafkaSettings(), ImageRecords(ObjectStore(S3Settings())), set(args.code or []), args.since, args.dry_run)
     verb = "would replay" if args.dry_run else "replayed"
-    print(f"{args.topic}: read {report.read}, {verb} {report.replayed}, skipped {report.skipped}")
+    print(
+        f"{args.topic}: read {report.read}, {verb} {report.replayed}, skipped {report.skipped}, "
+        f"wrong source topic {report.wrong_source}, original unreadable {report.unreadable}"
+    )
     return 0
 
 
