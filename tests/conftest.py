@@ -37,8 +37,8 @@ class ServerPool:
             if not component.healthy():
                 if not component.installed():
                     component.install()
+                self._started.append(component)  # stopped at the end even when its start fails
                 component.start()
-                self._started.append(component)
             component.provision()
             self._ready[name] = component
         return self.config
@@ -52,8 +52,8 @@ class ServerPool:
         """Start a server of the test's own (e.g. a Triton on a test model repository)."""
         if not component.installed():
             component.install()
+        self._started.append(component)  # stopped at the end even when its start fails
         component.start()
-        self._started.append(component)
         return component
 
     def stop_all(self) -> None:
@@ -114,6 +114,8 @@ class Pipeline:
     """The four services of a test session, started on free ports with their own consumer groups."""
 
     API_KEY = "test-key"
+    REVIEWER = "test-reviewer"
+    REVIEWER_KEY = "test-reviewer-key"
 
     def __init__(self, pool: ServerPool) -> None:
         from captioning_common.storage import ObjectStore
@@ -128,6 +130,8 @@ class Pipeline:
             "CAPTIONING_S3_BUCKET": self.s3.bucket,
             "CAPTIONING_INDEXING_INDEX_PREFIX": self.index_prefix,
             "CAPTIONING_API_KEYS": self.API_KEY,
+            "CAPTIONING_REVIEWER_KEYS": f"{self.REVIEWER}={self.REVIEWER_KEY}",
+            "CAPTIONING_REVIEW_SIGNING_KEY": os.urandom(16).hex(),
             "CAPTIONING_INGEST_PORT": str(free_port()),
             "CAPTIONING_CAPTION_PORT": str(free_port()),
             "CAPTIONING_MODERATION_PORT": str(free_port()),
@@ -154,6 +158,11 @@ class Pipeline:
     @property
     def headers(self) -> dict[str, str]:
         return {"X-API-Key": self.API_KEY}
+
+    @property
+    def reviewer_headers(self) -> dict[str, str]:
+        """Headers of reviewer ``REVIEWER``, the only key that may decide reviews."""
+        return {"X-API-Key": self.REVIEWER_KEY}
 
 
 @pytest.fixture(scope="session")

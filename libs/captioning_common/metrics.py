@@ -10,6 +10,12 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+HTTP_METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH"})
+
+
+def method_label(method: str) -> str:
+    """``method`` when it is a standard HTTP method, else ``other``: clients choose the verb, label values must stay few."""
+    return method if method in HTTP_METHODS else "other"
 
 
 class PipelineMetrics:
@@ -50,8 +56,8 @@ class PipelineMetrics:
         self.messages.labels(self.service, topic, outcome).inc()
 
     def request(self, method: str, route: str, status: int) -> None:
-        """Count one answered HTTP request."""
-        self.requests.labels(self.service, method, route, str(status)).inc()
+        """Count one answered HTTP request (an unknown method counts as ``other``)."""
+        self.requests.labels(self.service, method_label(method), route, str(status)).inc()
 
     def error(self, reason: str) -> None:
         """Count one error of ``reason``."""

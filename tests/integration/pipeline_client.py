@@ -100,6 +100,12 @@ def wait_for(pipeline, image_ids: list[str], done=lambda s: s["status"] in FINAL
     return latest
 
 
+def review(pipeline, image_id: str, verdict: str, note: str = "", headers: dict[str, str] | None = None) -> requests.Response:
+    """``POST /v1/reviews/{id}`` with the session reviewer's key, or with ``headers``."""
+    body = {"verdict": verdict, "note": note}
+    return requests.post(f"{pipeline.ingest_url}/v1/reviews/{image_id}", json=body, headers=pipeline.reviewer_headers if headers is None else headers, timeout=30)
+
+
 def search(pipeline, query: str, lang: str = "en", limit: int = 3) -> requests.Response:
     """``GET /v1/search``."""
     return requests.get(f"{pipeline.search_url}/v1/search", params={"q": query, "lang": lang, "limit": limit}, headers=pipeline.headers, timeout=30)

@@ -18,6 +18,7 @@ from captioning_common.events import timestamp_now
 from captioning_common.kafka import EventProducer
 from captioning_common.kafka.replay import replay
 from captioning_common.records import ImageRecords, original_key
+from captioning_common.reviews import verify_decision
 from captioning_common.storage import ObjectStore
 from captioning_events.v1.caption_pb2 import Caption, CaptionGenerated
 from captioning_events.v1.common_pb2 import ModelInfo, ObjectRef
@@ -28,6 +29,7 @@ from tests.integration.pipeline_client import (
     end_offsets,
     image_status,
     read_since,
+    review,
     scene_images,
     search,
     upload,
@@ -240,14 +242,19 @@ def test_review_items_wait_for_a_decision(pipeline, kafka) -> None:
     assert in_review["moderation_reasons"][0]["code"] == "caption.sensitive_attribute"
     assert image_id in {key for key, _, _ in read_since(kafka, "moderation.review", review_start)}
 
-    bad = requests.post(f"{pipeline.ingest_url}/v1/reviews/{image_id}", json={"verdict": "maybe", "reviewer": "r"}, headers=pipeline.headers, timeout=30)
-    assert bad.status_code == 400
-    decided = requests.post(f"{pipeline.ingest_url}/v1/reviews/{image_id}", json={"verdict": "reject", "reviewer": "alice"}, headers=pipeline.headers, timeout=30)
+    assert review(pipeline, image_id, "maybe").status_code == 400
+    by_uploader = review(pipeline, image_id, "approve", headers=pipeline.headers)
+    assert by_uploader.status_code == 403 and by_uploader.json()["error"]["code"] == "forbidden"
+    assert review(pipeline, image_id, "approve", headers={}).status_code == 401
+    decisions_start = end_offsets(kafka, "moderation.decisions")
+    decided = review(pipeline, image_id, "reject", note="guesses a person's attributes")
     assert decided.status_code == 202, decided.text
+    assert decided.json()["reviewer"] == pipeline.REVIEWER
+    (signed,) = [event for key, _, event in read_since(kafka, "moderation.decisions", decisions_start) if key == image_id]
+    assert signed.reviewer == pipeline.REVIEWER and verify_decision(signed, pipeline.env["CAPTIONING_REVIEW_SIGNING_KEY"])
     final = wait_for(pipeline, [image_id], done=lambda s: s["verdict"] == "reject" and s["status"] == "moderated")[image_id]
-    assert final["reviewer"] == "alice"
-    again = requests.post(f"{pipeline.ingest_url}/v1/reviews/{image_id}", json={"verdict": "approve", "reviewer": "bob"}, headers=pipeline.headers, timeout=30)
-    assert again.status_code == 409
+    assert final["reviewer"] == pipeline.REVIEWER
+    assert review(pipeline, image_id, "approve").status_code == 409
     assert image_id not in [h["id"] for h in search(pipeline, "a young asian woman holding a red circle", limit=10).json()["results"]]
 
 
@@ -270,10 +277,10 @@ def test_an_approving_review_decision_releases_the_item(pipeline, kafka) -> None
     wait_for(pipeline, [image_id], done=lambda s: s["verdict"] == "review" and s["status"] == "moderated")
     assert image_id not in [h["id"] for h in search(pipeline, caption, limit=10).json()["results"]]
 
-    decided = requests.post(f"{pipeline.ingest_url}/v1/reviews/{image_id}", json={"verdict": "approve", "reviewer": "carol"}, headers=pipeline.headers, timeout=30)
+    decided = review(pipeline, image_id, "approve")
     assert decided.status_code == 202, decided.text
     released = wait_for(pipeline, [image_id], done=lambda s: s["status"] == "indexed" and s["verdict"] == "approve")[image_id]
-    assert released["reviewer"] == "carol" and released["captions"]["en"]["text"] == caption
+    assert released["reviewer"] == pipeline.REVIEWER and released["captions"]["en"]["text"] == caption
     assert image_id in [h["id"] for h in search(pipeline, caption, limit=3).json()["results"]]
 
 
