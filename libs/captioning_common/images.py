@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import ExifTags, Image
 
 DEFAULT_MAX_PIXELS = 40_000_000
 """Largest width x height any stage opens unless configured otherwise (ingest's default limit)."""
@@ -102,6 +102,17 @@ FORMATS = (
 )
 """Every supported format, tested in this order."""
 
+_TRANSPOSE_OF_ORIENTATION = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+"""How each EXIF orientation (1 is upright) is undone."""
+
 SUPPORTED = ", ".join(image_format.name for image_format in FORMATS)
 
 
@@ -132,14 +143,24 @@ def open_upright(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Ima
                 raise TooManyPixels(f"the image has {width}x{height} pixels; the limit is {max_pixels}")
             image.load()
             # HEIF comes out of libheif already rotated, with its EXIF orientation reset to 1.
-            ImageOps.exif_transpose(image, in_place=True)
-            return _as_rgb(image)
+            return _as_rgb(_upright(image))
     except Image.DecompressionBombError as error:
         raise TooManyPixels(f"the image exceeds Pillow's pixel limit: {error}") from error
     except (OSError, SyntaxError, EOFError, ValueError) as error:
         if isinstance(error, UnusableImage):
             raise
         raise UndecodableImage(f"undecodable image: the {image_format.name} data cannot be decoded: {error}") from error
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    """``image`` turned as its EXIF orientation says.
+
+    Only the orientation tag is read: unlike ``ImageOps.exif_transpose``, the rest of
+    the EXIF block is never written back, so a corrupt tag elsewhere cannot fail it.
+    """
+    orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
+    method = _TRANSPOSE_OF_ORIENTATION.get(orientation) if isinstance(orientation, int) else None
+    return image if method is None else image.transpose(method)
 
 
 def _as_rgb(image: Image.Image) -> Image.Image:
