@@ -23,15 +23,16 @@ from datetime import datetime
 import requests
 from confluent_kafka import Consumer, TopicPartition
 
-from captioning_common.kafka import watermarks
+from captioning_common.kafka import StageTopics, watermarks
 from captioning_common.settings import KafkaSettings, TritonSettings
+from captioning_events.v1.index_pb2 import IndexUpdated
 from localinfra.demo import scene_images
 from localinfra.pipeline import PipelineService, local_api_key
 from localinfra.registry import start_missing
 from localinfra.settings import InfraConfig
 from services.ingest.settings import IngestSettings
 
-INDEX_TOPIC = "index.updated"
+INDEX_TOPIC = StageTopics("indexing").output(IndexUpdated)
 
 
 def triton_counts(metrics_url: str, model: str = "captioner") -> tuple[float, float]:

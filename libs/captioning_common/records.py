@@ -17,24 +17,51 @@ from these objects never runs behind the topics.
 from __future__ import annotations
 
 import json
+import logging
+import re
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from captioning_common.storage import ObjectStore
+from captioning_common.storage import ObjectStore, ObjectTooLarge, read_failure
+
+log = logging.getLogger(__name__)
 
 STAGES = ("received", "captions", "moderation", "index", "failure")
 _STATUS_BY_STAGE = (("index", "indexed"), ("moderation", "moderated"), ("captions", "captioned"), ("received", "received"))
 
 
+IMAGE_ID_PATTERN = r"^[0-9a-f]{64}$"
+_IMAGE_ID = re.compile(IMAGE_ID_PATTERN)
+
+
+def is_image_id(text: str) -> bool:
+    """True for a well-formed image id (64 lowercase hex characters)."""
+    return bool(_IMAGE_ID.fullmatch(text))
+
+
+def _checked(image_id: str) -> str:
+    if not is_image_id(image_id):
+        raise ValueError(f"image id {image_id[:80]!r} is not 64 lowercase hex characters")
+    return image_id
+
+
+class RecordConflict(RuntimeError):
+    """A conditional write lost a race: read the record again and decide again."""
+
+
+_CONFLICTS = ("PreconditionFailed", "412", "ConditionalRequestConflict")
+
+
 def original_key(image_id: str) -> str:
-    """Content-addressed key of an original."""
-    return f"originals/{image_id}"
+    """Content-addressed key of an original; ValueError for a malformed image id."""
+    return f"originals/{_checked(image_id)}"
 
 
 def record_key(image_id: str, stage: str) -> str:
-    """Key of one stage's JSON record of an image."""
+    """Key of one stage's JSON record of an image; ValueError for a malformed id or unknown stage."""
+    _checked(image_id)
     if stage not in STAGES:
         raise ValueError(f"unknown record stage {stage!r}")
     return f"records/{image_id}/{stage}.json"
@@ -62,17 +89,46 @@ class ImageRecords:
                 IfNoneMatch="*",
             )
         except ClientError as exc:
-            if exc.response["Error"]["Code"] in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+            if exc.response["Error"]["Code"] in _CONFLICTS:
                 return False
             raise
         return True
 
     def get(self, image_id: str, stage: str) -> dict[str, Any] | None:
-        """A stage record, or None when that stage has not written one."""
+        """A stage record, or None when that stage has not written one (or one over ``max_record_bytes``)."""
         try:
-            return json.loads(self.store.get(record_key(image_id, stage)))
+            return json.loads(self.store.get(record_key(image_id, stage), max_bytes=self.store.settings.max_record_bytes))
+        except ObjectTooLarge as exc:
+            log.warning("record ignored: %s", read_failure(self.store.bucket, exc)[1])
+            return None
         except KeyError:
             return None
+
+    def read(self, image_id: str, stage: str) -> tuple[dict[str, Any] | None, str]:
+        """(a stage record or None, its version: the ETag, "" when absent), for ``put_if``."""
+        try:
+            response = self.store.client.get_object(Bucket=self.store.bucket, Key=record_key(image_id, stage))
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
+                return None, ""
+            raise
+        limit = self.store.settings.max_record_bytes
+        if response["ContentLength"] > limit:
+            response["Body"].close()
+            raise ValueError(f"records/{image_id}/{stage}.json has {response['ContentLength']} bytes; the limit is {limit}")
+        return json.loads(response["Body"].read()), response["ETag"].strip('"')
+
+    def put_if(self, image_id: str, stage: str, record: dict[str, Any], version: str) -> None:
+        """Write a stage record only if it is still at ``version`` ("" : still absent); RecordConflict otherwise."""
+        condition = {"IfMatch": f'"{version}"'} if version else {"IfNoneMatch": "*"}
+        try:
+            self.store.client.put_object(
+                Bucket=self.store.bucket, Key=record_key(image_id, stage), Body=_encode(record), ContentType="application/json", **condition
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in _CONFLICTS:
+                raise RecordConflict(f"records/{image_id}/{stage}.json changed since it was read") from exc
+            raise
 
     def delete(self, image_id: str, stage: str) -> None:
         """Remove a stage record (no error when absent)."""

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from captioning_common.stage import StageSettings
 
 
-class CaptionSettings(BaseSettings):
-    """Micro-batching, fetching and the Triton model the caption service calls."""
+class CaptionSettings(StageSettings):
+    """The stage's consumer and retries, and the Triton model it calls."""
 
     model_config = SettingsConfigDict(env_prefix="CAPTIONING_CAPTION_", extra="ignore")
 
     port: int = Field(9401, description="Port of /metrics, /healthz, /readyz.")
-    group_id: str = Field("caption", description="Consumer group reading `images.uploaded`.")
-    batch_size: int = Field(32, description="Most images per micro-batch.")
-    batch_wait_ms: int = Field(50, description="Longest wait for a micro-batch to fill, milliseconds.")
-    fetch_concurrency: int = Field(16, description="S3 calls (originals fetched, records read and written) in flight at once.")
     model_name: str = Field("captioner", description="Triton model to call.")
     model_version: str = Field("", description="Triton model version (empty: the server's policy, normally the latest).")
-    retry_backoff_s: float = Field(0.5, description="First delay before a batch that hit a transient failure is retried; doubles each time.")
-    max_retry_backoff_s: float = Field(30.0, description="Longest delay between retries of a failing batch.")
+    max_image_bytes: int = Field(
+        20 * 1024 * 1024, description="Largest original fetched from S3, bytes; a larger one is dead-lettered (`object_too_large`)."
+    )

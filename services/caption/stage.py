@@ -1,181 +1,148 @@
-"""The caption stage: ``images.uploaded`` micro-batches in, ``captions.generated`` out.
+"""The caption stage: ``ImageUploaded`` events in, caption records and ``CaptionGenerated`` out.
 
-Delivery guarantee: at-least-once with idempotent outputs. For each batch the
-caption records are written to S3 and every ``captions.generated`` event is
-acknowledged by the broker before the input offsets are committed. A crash in
-between makes the batch run again: the caption record of an image already
-captioned by the same model version is reused (no second inference), the event
-is produced again with the same content, and downstream stages are idempotent
-per image id (moderation overwrites its record, indexing upserts and skips an
-image it already indexed).
+Idempotent per image: an image whose caption record was made by the model version
+Triton serves now is not captioned again; the stored record is emitted again. Two
+copies of one image in a batch are captioned once and get the same event. An
+original the store cannot give (missing, unreadable, too large, empty) or that
+the model refuses is dead-lettered with its cause; a Triton or S3 failure raises,
+so the runtime retries (and dead-letters a message that keeps failing while both
+are healthy).
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
-from concurrent.futures import Future
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-
-from confluent_kafka import Message
 
 from captioner.keywords import hashtags
 from captioner.vocabulary import LANGUAGES
-from captioning_common.events import (
-    EnvelopeError,
-    caption_to_dict,
-    decode_expected,
-    findings_to_dict,
-    iso,
-    set_findings,
-    timestamp_from_iso,
-    timestamp_now,
-)
-from captioning_common.kafka.producer import EventProducer
+from captioning_common.events import caption_to_dict, findings_to_dict, iso, set_findings, timestamp_from_iso, timestamp_now
+from captioning_common.kafka.topics import StageTopics
 from captioning_common.metrics import PipelineMetrics
+from captioning_common.ops_server import Check
 from captioning_common.records import ImageRecords, record_key
-from captioning_common.stage import DeadLetters
+from captioning_common.stage import Emit, Inbound, Outcome, RecordChange
 from captioning_common.storage import read_failure
 from captioning_events.v1.caption_pb2 import Caption, CaptionGenerated, CaptionTimings
 from captioning_events.v1.common_pb2 import ModelInfo, ObjectRef
 from captioning_events.v1.image_pb2 import ImageUploaded
 from services.caption.triton_captioner import CaptionRejected, TritonCaptioner
 
-log = logging.getLogger(__name__)
-
-OUTPUT_TOPIC = "captions.generated"
-
 
 @dataclass
-class _Item:
-    record: Message
+class _Image:
+    """One distinct image of a batch and what was learnt about it."""
+
     event: ImageUploaded
-    image: bytes = b""
+    outcome: Outcome | None = None
+    data: bytes = b""
     captions: list[Caption] = field(default_factory=list)
     findings: dict = field(default_factory=dict)
     fetch_ms: float = 0.0
     inference_ms: float = 0.0
-    reused: dict | None = None
-    failure: Future | None = None
 
 
-class CaptionWorker:
-    """Captions each micro-batch through Triton; dead-letters what can never succeed.
+class CaptionStage:
+    """Captions each micro-batch through Triton; S3 calls run on the loop's default executor."""
 
-    Transient failures (S3 or Triton unreachable, timeouts) raise out of ``handle``,
-    so the consumer rewinds and retries the whole batch after a backoff. S3 calls run
-    on the event loop's default executor, whose size bounds their concurrency.
-    """
+    name = "caption"
 
     def __init__(
         self,
         captioner: TritonCaptioner,
         records: ImageRecords,
-        producer: EventProducer,
+        topics: StageTopics,
         metrics: PipelineMetrics,
         loop: asyncio.AbstractEventLoop,
+        max_image_bytes: int,
+        triton_ready: Check,
     ) -> None:
         self.captioner = captioner
         self.records = records
         self.store = records.store
-        self.producer = producer
         self.metrics = metrics
-        self.dead_letters = DeadLetters("caption", producer, records, metrics)
+        self.output = topics.output(CaptionGenerated)
+        self.max_image_bytes = max_image_bytes
         self._loop = loop
+        self._triton_ready = triton_ready
         self._model: ModelInfo | None = None
 
-    def handle(self, batch: list[Message]) -> None:
-        """Process one micro-batch to the end (every output acknowledged), or raise."""
-        self._loop.run_until_complete(self.process(batch))
+    def dependencies(self) -> dict[str, Check]:
+        """Triton's captioner and the bucket."""
+        return {"triton": self._triton_ready, "s3": self.store.reachable}
 
-    async def process(self, batch: list[Message]) -> None:
-        """Caption a batch; returns once every caption event and dead letter is acknowledged."""
+    def handle(self, batch: Sequence[Inbound[ImageUploaded]]) -> list[Outcome]:
+        """One outcome per event; raises on a transient failure."""
+        return self._loop.run_until_complete(self._handle(batch))
+
+    async def _handle(self, batch: Sequence[Inbound[ImageUploaded]]) -> list[Outcome]:
         started = time.perf_counter()
-        self.metrics.observe_batch(len(batch))
-        if self._model is None:
-            self._model = ModelInfo(name=self.captioner.model_name, version=await self.captioner.served_version())
-        pending = []
-        items = []
-        for record in batch:
-            try:
-                event = decode_expected(record.headers(), record.value(), ImageUploaded)
-            except EnvelopeError as exc:
-                pending.append(self.dead_letters.send(record, "invalid_event", str(exc)))
-                continue
-            items.append(_Item(record, event))
-
+        model = ModelInfo(name=self.captioner.model_name, version=await self.captioner.served_version())
+        images = {inbound.image_id: _Image(inbound.event) for inbound in batch}
         with self.metrics.time_stage("fetch"):
-            await asyncio.gather(*(self._fetch(item) for item in items))
-        fresh = [item for item in items if item.reused is None]
+            await asyncio.gather(*(self._fetch(image, model) for image in images.values()))
+        fresh = [image for image in images.values() if image.outcome is None]
         with self.metrics.time_stage("inference"):
-            outcomes = await asyncio.gather(*(self._caption(item) for item in fresh), return_exceptions=True)
-        for item, outcome in zip(fresh, outcomes):
-            if isinstance(outcome, CaptionRejected):
-                item.failure = await asyncio.to_thread(self.dead_letters.send, item.record, "image_rejected", str(outcome), item.event.image_id)
-            elif isinstance(outcome, BaseException):
-                raise outcome
-        pending.extend(item.failure for item in items if item.failure is not None)
-        done = [item for item in items if item.reused is not None or item.captions]
-        pending += await asyncio.gather(*(self._publish(item, len(batch), started) for item in done))
-        with self.metrics.time_stage("produce"):
-            await asyncio.gather(*(asyncio.wrap_future(future) for future in pending))
-        for item in done:
-            self.metrics.message(item.record.topic(), "reused" if item.reused is not None else "ok")
+            await asyncio.gather(*(self._caption(image) for image in fresh))
+        for image in fresh:
+            if image.outcome is None:
+                event = self._event(image, model, len(batch), started)
+                image.outcome = Outcome(records=[RecordChange(event.image_id, "captions", caption_record(event))], events=[self._emit(event)])
+        return [images[inbound.image_id].outcome for inbound in batch]
 
-    async def _fetch(self, item: _Item) -> None:
-        image_id = item.event.image_id
+    async def _fetch(self, image: _Image, model: ModelInfo) -> None:
+        image_id = image.event.image_id
         existing = await asyncio.to_thread(self.records.get, image_id, "captions")
-        if existing and existing.get("model") == {"name": self._model.name, "version": self._model.version}:
-            item.reused = existing
+        if existing and existing.get("model") == {"name": model.name, "version": model.version}:
+            image.outcome = Outcome(events=[self._emit(caption_event(existing))], result="reused")
             return
         start = time.perf_counter()
         try:
-            item.image = await asyncio.to_thread(self.store.get, item.event.object.key)
+            image.data = await asyncio.to_thread(self.store.get, image.event.object.key, max_bytes=self.max_image_bytes)
         except KeyError as exc:
-            code, reason = read_failure(item.event.object.bucket, exc)
-            item.failure = await asyncio.to_thread(self.dead_letters.send, item.record, code, reason, image_id)
+            image.outcome = Outcome.failed(*read_failure(image.event.object.bucket, exc))
             return
-        item.fetch_ms = (time.perf_counter() - start) * 1000
+        if not image.data:
+            image.outcome = Outcome.failed("object_empty", f"s3://{image.event.object.bucket}/{image.event.object.key} has no bytes")
+        image.fetch_ms = (time.perf_counter() - start) * 1000
 
-    async def _caption(self, item: _Item) -> None:
-        if not item.image:
-            return
-        languages = [language for language in item.event.languages if language] or list(LANGUAGES)
+    async def _caption(self, image: _Image) -> None:
+        languages = list(dict.fromkeys(language for language in image.event.languages if language)) or list(LANGUAGES)
         start = time.perf_counter()
-        results = await asyncio.gather(*(self.captioner.caption(item.image, language) for language in languages))
-        item.inference_ms = (time.perf_counter() - start) * 1000
-        item.captions = [
+        try:
+            results = await asyncio.gather(*(self.captioner.caption(image.data, language) for language in languages))
+        except CaptionRejected as exc:
+            image.outcome = Outcome.failed("image_rejected", str(exc))
+            return
+        image.inference_ms = (time.perf_counter() - start) * 1000
+        image.captions = [
             Caption(language=r.language, text=r.text, keywords=r.keywords, hashtags=hashtags(r.keywords), score=r.score) for r in results
         ]
         first = results[0]  # tags, objects and text are the same in every language
-        item.findings = {"tags": first.tags, "objects": first.objects, "text_lines": first.text_lines, "route": first.route}
+        image.findings = {"tags": first.tags, "objects": first.objects, "text_lines": first.text_lines, "route": first.route}
 
-    async def _publish(self, item: _Item, batch_size: int, started: float) -> Future:
-        event = self._event(item, batch_size, started)
-        if item.reused is None:
-            await asyncio.to_thread(self.records.put, item.event.image_id, "captions", caption_record(event))
-        return self.producer.produce(OUTPUT_TOPIC, event, key=item.event.image_id)
+    def _emit(self, event: CaptionGenerated) -> Emit:
+        return Emit(self.output, event, event.image_id)
 
-    def _event(self, item: _Item, batch_size: int, started: float) -> CaptionGenerated:
-        image_id = item.event.image_id
-        if item.reused is not None:
-            return caption_event(item.reused)
+    def _event(self, image: _Image, model: ModelInfo, batch_size: int, started: float) -> CaptionGenerated:
+        image_id = image.event.image_id
         event = CaptionGenerated(
             image_id=image_id,
-            image=item.event.object,
-            captions=item.captions,
-            model=self._model,
+            image=image.event.object,
+            captions=image.captions,
+            model=model,
             timings=CaptionTimings(
-                fetch_ms=item.fetch_ms,
-                inference_ms=item.inference_ms,
+                fetch_ms=image.fetch_ms,
+                inference_ms=image.inference_ms,
                 total_ms=(time.perf_counter() - started) * 1000,
                 batch_size=batch_size,
             ),
             record=ObjectRef(bucket=self.store.bucket, key=record_key(image_id, "captions")),
             generated_at=timestamp_now(),
         )
-        return set_findings(event, item.findings)
+        return set_findings(event, image.findings)
 
 
 def caption_record(event: CaptionGenerated) -> dict:

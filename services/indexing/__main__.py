@@ -1,49 +1,28 @@
-"""``python -m services.indexing``: index approved captions and serve the search API."""
+"""``python -m services.indexing``: serve the search API; the replica holding the writer lease also indexes."""
 
-from __future__ import annotations
-
-import argparse
-
-from captioning_common.http_api import consumer_lifespan, serve
-from captioning_common.kafka import BatchConsumer, EventProducer
-from captioning_common.logs import configure_logging
-from captioning_common.metrics import PipelineMetrics
-from captioning_common.records import ImageRecords
-from captioning_common.settings import KafkaSettings, S3Settings, ServiceSettings
-from captioning_common.stage import BackgroundConsumer
-from captioning_common.storage import ObjectStore
+from captioning_common.http_api import serve
+from captioning_common.stage import StageService
 from services.indexing.embedder import Embedder
 from services.indexing.index_store import CaptionIndex
 from services.indexing.search_api import create_app
 from services.indexing.settings import IndexingSettings
-from services.indexing.worker import INPUT_TOPIC, IndexingWorker
-
-NAME = "indexing"
+from services.indexing.stage import IndexingStage
+from services.indexing.writer_lease import WriterLease
 
 
 def main() -> None:
-    """Serve the search API and index until SIGTERM, then finish the in-flight batch and commit."""
-    argparse.ArgumentParser(
-        prog="python -m services.indexing",
-        description="Consume captions.moderated, upsert approved images into the LanceDB index in S3 (one row per "
-        "image id), produce index.updated, and serve GET /v1/search (OpenAPI at /docs). "
-        "Configured by CAPTIONING_* environment variables (see the README).",
-    ).parse_args()
-    service, settings, kafka, s3 = ServiceSettings(), IndexingSettings(), KafkaSettings(), S3Settings()
-    configure_logging(NAME, service.log_level)
-    metrics = PipelineMetrics(NAME)
-    store = ObjectStore(s3)
-    index = CaptionIndex(s3, settings, Embedder())
-    producer = EventProducer(kafka, source=NAME)
-    worker = IndexingWorker(index, ImageRecords(store), producer, metrics, settings.io_concurrency)
-    consumer = BatchConsumer(kafka, settings.group_id, [INPUT_TOPIC], batch_size=settings.batch_size)
-    indexer = BackgroundConsumer(consumer, worker.handle, metrics, "indexer")
-    readiness = {
-        "indexer": indexer.running,
-        "s3": store.reachable,
-    }
-    app = create_app(index, store, service.api_key_list(), metrics, readiness, lifespan=consumer_lifespan(indexer, producer))
-    serve(app, service.bind_host, settings.port)
+    """Serve search until SIGTERM; index while holding the writer lease, then finish the batch and commit."""
+    service = StageService.from_cli(
+        "indexing", IndexingSettings, "Serve GET /v1/search (OpenAPI at /docs) on every replica; the one replica holding the writer "
+        "lease consumes captions.moderated, upserts approved images into the LanceDB index in S3 (one row per image id) and "
+        "produces index.updated.",
+    )
+    settings = service.settings
+    index = CaptionIndex(service.s3, settings, Embedder())
+    lease = WriterLease(service.store, f"{settings.index_prefix.strip('/')}/{settings.table}.writer.json", settings.writer_lease_ttl_s)
+    writer = service.background(IndexingStage(index, service.records, service.topics, service.metrics, lease.held, settings.io_concurrency), lease)
+    app = create_app(index, service.store, service.service.api_key_list(), service.metrics, {"s3": service.store.reachable}, writer.lifespan())
+    serve(app, service.service.bind_host, settings.port)
 
 
 if __name__ == "__main__":

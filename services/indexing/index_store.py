@@ -20,7 +20,7 @@ import logging
 import re
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Protocol
 
@@ -45,6 +45,7 @@ FTS_CONFIG = FTS(base_tokenizer="simple", language="English", stem=True, remove_
 REFRESH_UNINDEXED_ROWS = 1000
 RRF_K = 60
 CANDIDATES = 50  # rows each ranking contributes to the fusion
+INDEXED_LANGUAGES = ("en", "ko")  # the caption columns of the table
 _HIT_COLUMNS = ["image_id", "caption_en", "caption_ko", "keywords", "tags", "objects", "text", "image_bucket", "image_key"]
 
 
@@ -238,7 +239,9 @@ class CaptionIndex:
         self._schema = index_schema(embedder.dimension)
         self._write_lock = threading.Lock()
         analyser()  # loaded now rather than in the first upsert or search
-        db = lancedb.connect(self.uri, storage_options=lance_storage_options(s3))
+        db = lancedb.connect(
+            self.uri, storage_options=lance_storage_options(s3), read_consistency_interval=timedelta(seconds=settings.read_consistency_s)
+        )
         try:
             self._table = db.open_table(settings.table)
         except ValueError:  # not there yet

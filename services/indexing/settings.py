@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from captioning_common.stage import StageSettings
 
 
-class IndexingSettings(BaseSettings):
-    """Where the index lives, how it is built, and the search API."""
+class IndexingSettings(StageSettings):
+    """The index writer's consumer and lease, where the index lives, and the search API."""
 
     model_config = SettingsConfigDict(env_prefix="CAPTIONING_INDEXING_", extra="ignore")
 
     port: int = Field(8081, description="Port of the search API (also /metrics, /healthz, /readyz).")
-    group_id: str = Field("indexing", description="Consumer group reading `captions.moderated`.")
-    batch_size: int = Field(64, description="Most verdicts indexed per batch (one index commit each).")
-    io_concurrency: int = Field(8, description="Image records read or written in S3 at once.")
+    writer_lease_ttl_s: float = Field(
+        30.0, gt=0, description="Lifetime of the index writer's lease: one replica writes the index, every replica serves search."
+    )
+    read_consistency_s: float = Field(1.0, ge=0, description="How stale a search replica's view of the table may be, seconds.")
     index_prefix: str = Field("index", description="Key prefix of the LanceDB database in the bucket.")
     table: str = Field(
         "captions_v2",

@@ -1,108 +1,91 @@
-"""The indexing stage: approved verdicts from ``captions.moderated`` into the search index.
+"""The indexing stage: approved verdicts into the search index, announced on ``index.updated``.
 
-Only APPROVE verdicts are indexed; a later REVIEW or REJECT verdict (a reviewer's
-decision) removes an indexed image again. Each batch is one upsert keyed by image
-id, so a replay can never create a second row; an image whose ``index`` record
-already names the same verdict is skipped altogether (no write, no second
-``index.updated`` event).
+Only APPROVE verdicts are indexed; any other verdict removes the image from the
+table (a no-op when it is absent, so a crash between an upsert and its mark can
+never leave a rejected image searchable). Each batch is one upsert keyed by image
+id, so a replay never creates a second row. The order of effects per batch: the
+table written (here), then every ``index.updated`` acknowledged, then the
+``index`` records (completion marks) written or removed (by the runtime). An
+image whose mark already names the same verdict is skipped (no second event).
+Only the holder of the writer lease runs this stage.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
-from confluent_kafka import Message
-
-from captioning_common.events import EnvelopeError, decode_expected, iso, timestamp_now
-from captioning_common.kafka.producer import EventProducer
+from captioning_common.events import iso, timestamp_now
+from captioning_common.kafka.topics import StageTopics
 from captioning_common.metrics import PipelineMetrics
+from captioning_common.ops_server import Check
 from captioning_common.records import ImageRecords
-from captioning_common.stage import DeadLetters
+from captioning_common.stage import Emit, Inbound, Outcome, RecordChange
 from captioning_events.v1.common_pb2 import DetectedObjects, ImageTag
 from captioning_events.v1.index_pb2 import IndexOperation, IndexUpdated
 from captioning_events.v1.moderation_pb2 import ModerationVerdict, Verdict
-from services.indexing.index_store import CaptionIndex, IndexEntry
-
-log = logging.getLogger(__name__)
-
-INPUT_TOPIC = "captions.moderated"
-OUTPUT_TOPIC = "index.updated"
+from services.indexing.index_store import INDEXED_LANGUAGES, CaptionIndex, IndexEntry
 
 
-class IndexingWorker:
-    """Upserts each batch of approved images and announces them on ``index.updated``."""
+class IndexingStage:
+    """Upserts each batch of approved images and removes the others."""
 
-    def __init__(self, index: CaptionIndex, records: ImageRecords, producer: EventProducer, metrics: PipelineMetrics, io_concurrency: int = 8) -> None:
+    name = "indexing"
+
+    def __init__(
+        self, index: CaptionIndex, records: ImageRecords, topics: StageTopics, metrics: PipelineMetrics, writer_lease: Check, io_concurrency: int
+    ) -> None:
         self.index = index
-        self._pool = ThreadPoolExecutor(io_concurrency, thread_name_prefix="index-io")
+        self._reads = ThreadPoolExecutor(io_concurrency, thread_name_prefix="index-marks")
         self.records = records
-        self.producer = producer
         self.metrics = metrics
-        self.dead_letters = DeadLetters("indexing", producer, records, metrics)
+        self.output = topics.output(IndexUpdated)
+        self._writer_lease = writer_lease
 
-    def handle(self, batch: list[Message]) -> None:
-        """Index a batch; returns once the index commit and every event are done, raises on transient failures."""
-        self.metrics.observe_batch(len(batch))
-        pending: list[Future] = []
-        entries: dict[str, tuple[IndexEntry, str]] = {}
-        removals: set[str] = set()
-        verdicts = []
-        for record in batch:
-            try:
-                verdicts.append((record, decode_expected(record.headers(), record.value(), ModerationVerdict)))
-            except EnvelopeError as exc:
-                pending.append(self.dead_letters.send(record, "invalid_event", str(exc)))
-        image_ids = sorted({verdict.image_id for _, verdict in verdicts})
-        index_records = dict(zip(image_ids, self._pool.map(lambda image_id: self.records.get(image_id, "index"), image_ids)))
-        for record, verdict in verdicts:
-            indexed = index_records[verdict.image_id]
+    def dependencies(self) -> dict[str, Check]:
+        """The bucket (records and table) and the writer lease."""
+        return {"s3": self.records.store.reachable, "writer_lease": self._writer_lease}
+
+    def handle(self, batch: Sequence[Inbound[ModerationVerdict]]) -> list[Outcome]:
+        """One outcome per verdict; the latest verdict of an image in the batch decides, the earlier ones are superseded."""
+        outcomes = [Outcome(result="superseded") for _ in batch]
+        latest = {inbound.image_id: index for index, inbound in enumerate(batch)}
+        marks = dict(zip(latest, self._reads.map(lambda image_id: self.records.get(image_id, "index"), latest)))
+        upserts: dict[str, tuple[int, IndexEntry]] = {}
+        removals: list[tuple[int, str]] = []
+        for image_id, index in latest.items():
+            verdict = batch[index].event
             if verdict.verdict != Verdict.VERDICT_APPROVE:
-                entries.pop(verdict.image_id, None)  # the latest verdict of an image wins
-                if indexed is not None:
-                    removals.add(verdict.image_id)
-                self.metrics.message(record.topic(), "not_approved")
+                removals.append((index, image_id))
                 continue
-            moderated_at = iso(verdict.moderated_at)
-            if indexed is not None and indexed.get("moderated_at") == moderated_at:
-                self.metrics.message(record.topic(), "already_indexed")
-                continue
-            if not any(caption.text for caption in verdict.captions):
-                pending.append(self.dead_letters.send(record, "no_caption", "an approved verdict without any caption cannot be indexed"))
-                continue
-            removals.discard(verdict.image_id)
-            entries[verdict.image_id] = (entry_of(verdict), moderated_at)
-        if entries:
+            unknown = sorted({c.language for c in verdict.captions} - set(INDEXED_LANGUAGES))
+            if unknown:
+                outcomes[index] = Outcome.failed("unsupported_language", f"the index holds {', '.join(INDEXED_LANGUAGES)} captions, not {', '.join(unknown)}")
+            elif not any(caption.text for caption in verdict.captions):
+                outcomes[index] = Outcome.failed("no_caption", "an approved verdict without any caption cannot be indexed")
+            elif (marks[image_id] or {}).get("moderated_at") == iso(verdict.moderated_at):
+                outcomes[index] = Outcome(result="already_indexed")
+            else:
+                upserts[image_id] = (index, entry_of(verdict))
+        if upserts:
             with self.metrics.time_stage("index_upsert"):
-                version = self.index.upsert([entry for entry, _ in entries.values()])
-            indexed_at = timestamp_now()
-            marks = {
-                image_id: {"index": self.index.settings.table, "index_version": version, "moderated_at": moderated_at, "indexed_at": iso(indexed_at)}
-                for image_id, (_, moderated_at) in entries.items()
-            }
-            list(self._pool.map(lambda item: self.records.put(item[0], "index", item[1]), marks.items()))
-            pending += self._announce(list(entries), IndexOperation.INDEX_OPERATION_UPSERT, version, "indexed")
+                version = self.index.upsert([entry for _, entry in upserts.values()])
+            for image_id, (index, _) in upserts.items():
+                mark = {"index": self.index.settings.table, "index_version": version, "moderated_at": iso(batch[index].event.moderated_at), "indexed_at": iso(timestamp_now())}
+                outcomes[index] = Outcome(events=[self._announce(image_id, IndexOperation.INDEX_OPERATION_UPSERT, version)], marks=[RecordChange(image_id, "index", mark)], result="indexed")
         if removals:
-            pending += self._remove(sorted(removals))
-        for future in pending:
-            future.result()
+            with self.metrics.time_stage("index_delete"):
+                version = self.index.delete([image_id for _, image_id in removals])
+            for index, image_id in removals:
+                was_indexed = marks[image_id] is not None
+                events = [self._announce(image_id, IndexOperation.INDEX_OPERATION_DELETE, version)] if was_indexed else []
+                outcomes[index] = Outcome(events=events, marks=[RecordChange(image_id, "index", None)], result="removed" if was_indexed else "not_approved")
+        return outcomes
 
-    def _remove(self, image_ids: list[str]) -> list[Future]:
-        with self.metrics.time_stage("index_delete"):
-            version = self.index.delete(image_ids)
-        list(self._pool.map(lambda image_id: self.records.delete(image_id, "index"), image_ids))
-        return self._announce(image_ids, IndexOperation.INDEX_OPERATION_DELETE, version, "removed")
-
-    def _announce(self, image_ids: list[str], operation: IndexOperation.ValueType, version: int, outcome: str) -> list[Future]:
-        at = timestamp_now()
-        futures = []
-        for image_id in image_ids:
-            event = IndexUpdated(image_id=image_id, index_name=self.index.settings.table, operation=operation, index_version=version, indexed_at=at)
-            futures.append(self.producer.produce(OUTPUT_TOPIC, event, key=image_id))
-            self.metrics.message(INPUT_TOPIC, outcome)
-        return futures
+    def _announce(self, image_id: str, operation: IndexOperation.ValueType, version: int) -> Emit:
+        event = IndexUpdated(image_id=image_id, index_name=self.index.settings.table, operation=operation, index_version=version, indexed_at=timestamp_now())
+        return Emit(self.output, event, image_id)
 
 
 def entry_of(verdict: ModerationVerdict) -> IndexEntry:

@@ -2,75 +2,69 @@
 
 Contract (topic ``images.submitted``, event ``ImageSubmitted``, key: the
 submitter's ``client_ref``): the platform puts the image into the pipeline's
-bucket under any key outside ``originals/`` and ``records/``, then produces the
-event. Ingest validates the object exactly like an upload; an accepted image
-continues as ``images.uploaded`` (the platform's object is left untouched), a
-rejected one goes to ``images.submitted.dlq`` with the same error code an upload
-would get.
+bucket under the submissions prefix (``incoming/`` by default), then produces the
+event. Ingest reads the object once (bounded by the upload size limit) and
+validates those bytes exactly like an upload; an accepted image continues as
+``images.uploaded`` (the platform's object is left untouched), a rejected one
+goes to ``images.submitted.dlq`` with the same error code an upload would get.
+``Intake.accept`` makes the image's effects durable before the offset is committed.
 """
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Sequence
 
-from confluent_kafka import Message
-
-from captioning_common.events import EnvelopeError, decode_expected
 from captioning_common.metrics import PipelineMetrics
-from captioning_common.stage import DeadLetters
-from captioning_common.storage import read_failure
+from captioning_common.ops_server import Check
+from captioning_common.stage import Inbound, Outcome
+from captioning_common.storage import ObjectTooLarge, read_failure
 from captioning_events.v1.image_pb2 import ImageSubmitted
 from services.ingest.intake import Intake, InvalidRequest, Submission, check_metadata, parse_languages
 from services.ingest.settings import IngestSettings
 from services.ingest.validation import ImageRejected, validate_image
 
-log = logging.getLogger(__name__)
-
-INPUT_TOPIC = "images.submitted"
+MAX_KEY_BYTES = 1024  # the longest S3 object key
 
 
-class SubmissionHandler:
-    """Validates and accepts each claim-check event of a batch; dead-letters the ones it rejects."""
+class SubmissionStage:
+    """Validates and accepts each claim-check event; a rejected one is dead-lettered with its code."""
 
-    def __init__(self, settings: IngestSettings, intake: Intake, dead_letters: DeadLetters, metrics: PipelineMetrics) -> None:
+    name = "ingest"
+
+    def __init__(self, settings: IngestSettings, intake: Intake, metrics: PipelineMetrics) -> None:
         self.settings = settings
         self.intake = intake
         self.store = intake.store
-        self.dead_letters = dead_letters
         self.metrics = metrics
 
-    def handle(self, batch: list[Message]) -> None:
-        """Process a batch; raises on transient failures so the batch is retried."""
-        self.metrics.observe_batch(len(batch))
-        pending = []
-        for record in batch:
-            try:
-                outcome = self._accept(record)
-            except (EnvelopeError, InvalidRequest, ImageRejected) as exc:
-                code = getattr(exc, "code", "invalid_event")
-                self.metrics.error(code)
-                pending.append(self.dead_letters.send(record, code, getattr(exc, "message", str(exc)), image_id=""))
-                continue
-            self.metrics.message(INPUT_TOPIC, outcome)
-        for future in pending:
-            future.result()
+    def dependencies(self) -> dict[str, Check]:
+        """The bucket."""
+        return {"s3": self.store.reachable}
 
-    def _accept(self, record: Message) -> str:
-        event = decode_expected(record.headers(), record.value(), ImageSubmitted)
+    def handle(self, batch: Sequence[Inbound[ImageSubmitted]]) -> list[Outcome]:
+        """One outcome per submission; raises on a transient failure."""
+        outcomes = []
+        for inbound in batch:
+            try:
+                outcomes.append(Outcome(result=self._accept(inbound.event)))
+            except (InvalidRequest, ImageRejected) as exc:
+                self.metrics.error(exc.code)
+                outcomes.append(Outcome.failed(exc.code, exc.message, ""))
+        return outcomes
+
+    def _accept(self, event: ImageSubmitted) -> str:
         ref = event.object
         if ref.bucket != self.store.bucket:
             raise InvalidRequest("foreign_bucket", f"objects must be in bucket {self.store.bucket!r}, not {ref.bucket!r}")
-        if not ref.key or ref.key.startswith(("originals/", "records/")):
-            raise InvalidRequest("invalid_key", f"key {ref.key!r} is empty or inside a reserved prefix")
+        prefix = self.settings.submissions_prefix
+        if not ref.key.startswith(prefix) or ref.key == prefix or len(ref.key.encode()) > MAX_KEY_BYTES:
+            raise InvalidRequest("invalid_key", f"key {ref.key[:120]!r} must be under {prefix!r} and at most {MAX_KEY_BYTES} bytes")
         submission = Submission(parse_languages(list(event.languages)), event.client_ref, dict(event.metadata), source="claim-check")
         check_metadata(submission.metadata, submission.client_ref)
-        info = self.store.head(ref.key)
-        if info is None:
-            raise InvalidRequest("object_missing", f"no object s3://{ref.bucket}/{ref.key}")
-        if info.size > self.settings.max_bytes:
-            raise ImageRejected("file_too_large", f"the object has {info.size} bytes; the limit is {self.settings.max_bytes}", 413)
         try:
-            data = self.store.get(ref.key)
+            data = self.store.get(ref.key, max_bytes=self.settings.max_bytes)
+        except ObjectTooLarge as exc:
+            raise ImageRejected("file_too_large", f"the object has more than {exc.limit} bytes", 413) from None
         except KeyError as exc:
             raise InvalidRequest(*read_failure(ref.bucket, exc)) from None
         image = validate_image(data, self.settings)

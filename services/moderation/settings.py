@@ -5,18 +5,21 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from captioning_common.stage import StageSettings
 
 
-class ModerationSettings(BaseSettings):
-    """Classifiers, thresholds and the sensitive-attribute policy."""
+class ModerationSettings(StageSettings):
+    """The stage's consumer and retries, classifiers, thresholds and the sensitive-attribute policy."""
 
     model_config = SettingsConfigDict(env_prefix="CAPTIONING_MODERATION_", extra="ignore")
 
     port: int = Field(9402, description="Port of /metrics, /healthz, /readyz.")
-    group_id: str = Field("moderation", description="Consumer group reading `captions.generated` and `moderation.decisions`.")
-    batch_size: int = Field(32, description="Most records per batch.")
-    concurrency: int = Field(4, description="Images of a batch moderated at once (records of one image stay in order).")
+    concurrency: int = Field(4, ge=1, description="Images of a batch moderated at once (the events of one image stay in order).")
+    max_image_bytes: int = Field(
+        20 * 1024 * 1024, description="Largest original fetched from S3, bytes; a larger one is dead-lettered (`object_too_large`)."
+    )
     image_classifier: Literal["nudenet", "none"] = Field(
         "nudenet", description="Image classifier: `nudenet` (bundled ONNX detector, AGPL-3.0 licence text) or `none`."
     )

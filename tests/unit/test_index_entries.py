@@ -6,7 +6,7 @@ from captioning_events.v1.caption_pb2 import Caption
 from captioning_events.v1.common_pb2 import Box, DetectedObjects, ImageTag, ModelInfo, ObjectRef, TextLine
 from captioning_events.v1.moderation_pb2 import ModerationVerdict, Verdict
 from services.indexing.index_store import IndexEntry, document_terms, embedding_text
-from services.indexing.worker import entry_of
+from services.indexing.stage import entry_of
 
 SHOP = IndexEntry(
     image_id="shop",

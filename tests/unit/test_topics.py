@@ -43,3 +43,17 @@ def test_pipeline_spec_has_a_dead_letter_topic_for_every_consumed_stage_topic() 
 def test_spec_without_description_is_refused() -> None:
     with pytest.raises(KeyError, match="description"):
         load_topics(SPEC.replace('description = "B"', ""))
+
+
+def test_each_stage_reads_its_inputs_and_outputs_from_the_spec() -> None:
+    from captioning_common.kafka.topics import StageTopics
+    from captioning_events.v1.caption_pb2 import CaptionGenerated
+    from captioning_events.v1.moderation_pb2 import ModerationVerdict, ReviewDecision
+
+    moderation = StageTopics("moderation")
+    assert moderation.inputs == {"captions.generated": CaptionGenerated, "moderation.decisions": ReviewDecision}
+    assert moderation.output(ModerationVerdict) == "captions.moderated"
+    assert moderation.output(ModerationVerdict, role="review_queue") == "moderation.review"
+    with pytest.raises(LookupError, match="caption produces ModerationVerdict"):
+        StageTopics("caption").output(ModerationVerdict)
+    assert load_topics()["images.uploaded.dlq"].producer == "caption"

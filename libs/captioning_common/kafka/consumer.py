@@ -1,33 +1,27 @@
-"""Consumer-group reader that commits offsets only after a batch was processed."""
+"""Consumer-group reader: polls batches, commits and rewinds exactly the offsets it is told.
+
+The stage runtime (``captioning_common.stage.runtime``) decides what is settled;
+this class only speaks Kafka: manual commits, cooperative-sticky rebalancing,
+``read_committed``, and the assignment it owns now.
+"""
 
 from __future__ import annotations
 
 import logging
-import signal
-import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from captioning_common.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
 
-BatchHandler = Callable[[list[Message]], None]
+Position = tuple[str, int]  # (topic, partition)
 
 
 class BatchConsumer:
-    """At-least-once consumer: poll a batch, hand it to a handler, then commit.
-
-    - Offsets are committed synchronously after the handler returned, never before.
-    - A handler that raises gets the same batch again after an exponential backoff
-      (the partitions are rewound), so a transient failure never skips a record.
-      Records that can never succeed must be dead-lettered by the handler itself.
-    - ``stop()`` (or SIGTERM/SIGINT after ``install_signal_handlers``) lets the
-      in-flight batch finish, commits it, and leaves the group cleanly.
-    - Cooperative-sticky rebalancing: batches are processed and committed between
-      polls, so a revoked partition never has uncommitted processed records.
-    """
+    """Polls micro-batches of one consumer group; offsets move only through ``commit`` and ``seek``."""
 
     def __init__(
         self,
@@ -37,8 +31,6 @@ class BatchConsumer:
         *,
         batch_size: int = 100,
         batch_timeout_s: float = 0.5,
-        retry_backoff_s: float = 0.5,
-        max_retry_backoff_s: float = 30.0,
         **overrides: str | int,
     ) -> None:
         config = settings.client_config() | {
@@ -53,27 +45,82 @@ class BatchConsumer:
         }
         config.update(overrides)
         self._consumer = Consumer(config)
-        self._topics = list(topics)
+        self._admin = AdminClient(settings.client_config())  # the consumer's own calls wait while it polls
+        self.topics = list(topics)
         self._batch_size = batch_size
         self._batch_timeout_s = batch_timeout_s
-        self._retry_backoff_s = retry_backoff_s
-        self._max_retry_backoff_s = max_retry_backoff_s
-        self._stopping = threading.Event()
-        self._assignment: set[tuple[str, int]] = set()
+        self._assignment: set[Position] = set()
+        self._subscribed = False
 
     @property
-    def assignment(self) -> set[tuple[str, int]]:
+    def assignment(self) -> set[Position]:
         """(topic, partition) pairs this member owns now."""
         return set(self._assignment)
 
-    def stop(self) -> None:
-        """Ask ``run`` to finish the in-flight batch, commit and return."""
-        self._stopping.set()
+    def poll_batch(self) -> list[Message]:
+        """Up to ``batch_size`` messages, in offset order per partition.
 
-    def install_signal_handlers(self) -> None:
-        """Make SIGTERM and SIGINT stop the consumer gracefully (main thread only)."""
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: self.stop())
+        A message that carries an error of its own partition and offset is returned
+        too (the runtime dead-letters it, so its offset is never skipped silently);
+        client-level errors are logged and raised when fatal.
+        """
+        if not self._subscribed:
+            self._consumer.subscribe(self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost)
+            self._subscribed = True
+        batch = []
+        for message in self._consumer.consume(self._batch_size, self._batch_timeout_s):
+            error = message.error()
+            if error is None:
+                batch.append(message)
+            elif error.code() == KafkaError._PARTITION_EOF:
+                continue
+            elif error.fatal():
+                raise KafkaException(error)
+            elif message.topic() and message.partition() is not None and (message.offset() if message.offset() is not None else -1) >= 0:
+                batch.append(message)
+            else:
+                log.warning("consumer error", extra={"error": error.str()})
+        return batch
+
+    def commit(self, offsets: dict[Position, int]) -> bool:
+        """Commit the next offset to read per owned partition, synchronously; False when the group moved on."""
+        owned = [TopicPartition(topic, partition, offset) for (topic, partition), offset in offsets.items() if (topic, partition) in self._assignment]
+        if not owned:
+            return True
+        try:
+            self._consumer.commit(offsets=owned, asynchronous=False)
+        except KafkaException as exc:
+            # The group moved on (e.g. a rebalance): the new owner re-reads these
+            # messages, which is what at-least-once promises.
+            log.warning("offset commit failed", extra={"error": str(exc)})
+            return False
+        return True
+
+    def seek(self, offsets: dict[Position, int]) -> None:
+        """Read each owned partition again from the given offset."""
+        for (topic, partition), offset in offsets.items():
+            if (topic, partition) in self._assignment:
+                self._consumer.seek(TopicPartition(topic, partition, offset))
+
+    def lag(self) -> dict[Position, int]:
+        """Messages behind the high watermark, per owned partition (from cached watermarks)."""
+        partitions = [TopicPartition(topic, partition) for topic, partition in self._assignment]
+        lag = {}
+        for position in self._consumer.position(partitions):
+            _, high = self._consumer.get_watermark_offsets(position, cached=True)
+            if high < 0 or position.offset == OFFSET_INVALID:
+                continue
+            lag[(position.topic, position.partition)] = max(high - position.offset, 0)
+        return lag
+
+    def reachable(self) -> bool:
+        """True when the cluster answers and has every input topic (a readiness check)."""
+        existing = self._admin.list_topics(timeout=2).topics
+        return all(topic in existing for topic in self.topics)
+
+    def close(self) -> None:
+        """Leave the group and close the client."""
+        self._consumer.close()
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._assignment.update((p.topic, p.partition) for p in partitions)
@@ -87,75 +134,6 @@ class BatchConsumer:
         self._assignment.difference_update((p.topic, p.partition) for p in partitions)
         log.warning("partitions lost", extra={"partitions": _names(partitions)})
 
-    def run(self, handler: BatchHandler) -> None:
-        """Consume until stopped, calling ``handler`` on each batch; closes the consumer on return."""
-        self._consumer.subscribe(self._topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost)
-        failures = 0
-        try:
-            while not self._stopping.is_set():
-                batch = self._poll_batch()
-                if not batch:
-                    continue
-                try:
-                    handler(batch)
-                except Exception:
-                    failures += 1
-                    delay = min(self._retry_backoff_s * 2 ** (failures - 1), self._max_retry_backoff_s)
-                    log.exception("batch failed; retrying", extra={"attempt": failures, "retry_in_s": delay})
-                    self._rewind(batch)
-                    self._stopping.wait(delay)
-                    continue
-                failures = 0
-                self._commit(batch)
-        finally:
-            self._consumer.close()
-
-    def _poll_batch(self) -> list[Message]:
-        records = self._consumer.consume(self._batch_size, self._batch_timeout_s)
-        batch = []
-        for record in records:
-            error = record.error()
-            if error is None:
-                batch.append(record)
-            elif error.code() == KafkaError._PARTITION_EOF:
-                continue
-            elif error.fatal():
-                raise KafkaException(error)
-            else:
-                log.warning("consumer error", extra={"error": error.str()})
-        return batch
-
-    def _rewind(self, batch: list[Message]) -> None:
-        for partition in _first_offsets(batch):
-            if (partition.topic, partition.partition) in self._assignment:
-                self._consumer.seek(partition)
-
-    def _commit(self, batch: list[Message]) -> None:
-        offsets = [
-            TopicPartition(topic, partition, offset + 1)
-            for (topic, partition), offset in _last_offsets(batch).items()
-            if (topic, partition) in self._assignment
-        ]
-        if not offsets:
-            return
-        try:
-            self._consumer.commit(offsets=offsets, asynchronous=False)
-        except KafkaException as exc:
-            # The group moved on (e.g. max.poll.interval exceeded): the new owner
-            # re-reads these records, which is what at-least-once promises.
-            log.warning("offset commit failed", extra={"error": str(exc)})
-
-    def lag(self) -> dict[tuple[str, int], int]:
-        """Records behind the high watermark, per owned partition (from cached watermarks)."""
-        partitions = [TopicPartition(topic, partition) for topic, partition in self._assignment]
-        lag = {}
-        for position in self._consumer.position(partitions):
-            _, high = self._consumer.get_watermark_offsets(position, cached=True)
-            if high < 0 or position.offset == OFFSET_INVALID:
-                continue
-            lag[(position.topic, position.partition)] = max(high - position.offset, 0)
-        return lag
-
 
 def watermarks(consumer: Consumer, topic: str, timeout_s: float = 10.0) -> dict[int, tuple[int, int]]:
     """(low, high) watermark of each partition of ``topic``, asked of the broker."""
@@ -165,20 +143,3 @@ def watermarks(consumer: Consumer, topic: str, timeout_s: float = 10.0) -> dict[
 
 def _names(partitions: list[TopicPartition]) -> str:
     return ",".join(f"{p.topic}[{p.partition}]" for p in partitions)
-
-
-def _first_offsets(batch: list[Message]) -> list[TopicPartition]:
-    first: dict[tuple[str, int], int] = {}
-    for record in batch:
-        key = (record.topic(), record.partition())
-        first[key] = min(first.get(key, record.offset()), record.offset())
-    return [TopicPartition(topic, partition, offset) for (topic, partition), offset in first.items()]
-
-
-def _last_offsets(batch: list[Message]) -> dict[tuple[str, int], int]:
-    last: dict[tuple[str, int], int] = {}
-    for record in batch:
-        key = (record.topic(), record.partition())
-        last[key] = max(last.get(key, record.offset()), record.offset())
-    return last
-

@@ -15,6 +15,9 @@ from importlib import resources
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
+from google.protobuf.message import Message
+
+from captioning_common.events.registry import EVENT_TYPES
 
 from captioning_common.settings import KafkaSettings
 
@@ -31,6 +34,10 @@ class TopicSpec:
     retention_ms: int
     cleanup_policy: str
     description: str
+    event: str = ""
+    producer: str = ""
+    consumers: tuple[str, ...] = ()
+    role: str = ""
 
     @property
     def config(self) -> dict[str, str]:
@@ -57,6 +64,10 @@ def load_topics(text: str | None = None) -> dict[str, TopicSpec]:
             retention_ms=merged["retention_ms"],
             cleanup_policy=merged["cleanup_policy"],
             description=merged["description"],
+            event=merged.get("event", ""),
+            producer=merged.get("producer", ""),
+            consumers=tuple(merged.get("consumers", ())),
+            role=merged.get("role", ""),
         )
         if merged.get("dead_letter", False):
             dlq = dead_letter_topic(name)
@@ -66,9 +77,41 @@ def load_topics(text: str | None = None) -> dict[str, TopicSpec]:
                 replication_factor=merged["replication_factor"],
                 retention_ms=defaults["dead_letter_retention_ms"],
                 cleanup_policy="delete",
-                description=f"Records the consumer of {name} could not process (DeadLetter).",
+                description=f"Messages the consumer of {name} could not process (DeadLetter).",
+                event="DeadLetter",
+                producer=",".join(merged.get("consumers", ())),
             )
     return topics
+
+
+class StageTopics:
+    """The topics one stage consumes and produces, read from the spec (no service spells a topic name)."""
+
+    def __init__(self, stage: str, topics: dict[str, TopicSpec] | None = None) -> None:
+        self.stage = stage
+        self._topics = topics if topics is not None else load_topics()
+
+    @property
+    def inputs(self) -> dict[str, type[Message]]:
+        """Each topic the stage consumes, with the event class it carries."""
+        return {name: _event_class(spec) for name, spec in self._topics.items() if self.stage in spec.consumers}
+
+    def output(self, event: type[Message], role: str = "") -> str:
+        """The topic this stage produces ``event`` to (``role`` picks a second output of the same event)."""
+        found = [
+            name for name, spec in self._topics.items()
+            if spec.producer == self.stage and spec.event == event.__name__ and spec.role == role
+        ]
+        if len(found) != 1:
+            raise LookupError(f"the topic spec declares {len(found)} topics where {self.stage} produces {event.__name__} (role {role!r})")
+        return found[0]
+
+
+def _event_class(spec: TopicSpec) -> type[Message]:
+    classes = {cls.__name__: cls for cls in EVENT_TYPES}
+    if spec.event not in classes:
+        raise LookupError(f"topic {spec.name} declares an unknown event {spec.event!r}")
+    return classes[spec.event]
 
 
 def apply_topics(settings: KafkaSettings, topics: dict[str, TopicSpec] | None = None, timeout_s: float = 30.0) -> list[str]:

@@ -1,0 +1,76 @@
+"""The single-writer rule of the index, enforced: a lease object in the bucket.
+
+Only the holder consumes ``captions.moderated`` and writes the table; every replica
+serves search. The lease is ``<index_prefix>/<table>.writer.json`` holding the
+holder's id and expiry; it is taken with a conditional create, renewed and taken
+over with conditional writes on its ETag, so two replicas can never both hold it.
+A holder that cannot renew in time stops writing (its process exits and restarts).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+
+from botocore.exceptions import ClientError
+
+from captioning_common.storage import ObjectStore
+
+log = logging.getLogger(__name__)
+
+_CONFLICTS = ("PreconditionFailed", "412", "ConditionalRequestConflict")
+
+
+class WriterLease:
+    """Take, renew and release the index writer's lease."""
+
+    def __init__(self, store: ObjectStore, key: str, ttl_s: float, holder: str | None = None) -> None:
+        self.store = store
+        self.key = key
+        self.ttl_s = ttl_s
+        self.holder = holder or uuid.uuid4().hex
+        self._version = ""
+        self._expires = 0.0
+
+    def held(self) -> bool:
+        """True while this process holds an unexpired lease (a readiness check of the writer)."""
+        return bool(self._version) and time.time() < self._expires
+
+    def acquire(self) -> bool:
+        """Take the lease if it is free or expired, or renew ours; True when held afterwards."""
+        current, version = self._read()
+        if current is not None and current["holder"] != self.holder and current["expires_at"] > time.time():
+            self._version = ""
+            return False
+        expires = time.time() + self.ttl_s
+        body = json.dumps({"holder": self.holder, "expires_at": expires}).encode()
+        condition = {"IfMatch": f'"{version}"'} if version else {"IfNoneMatch": "*"}
+        try:
+            response = self.store.client.put_object(Bucket=self.store.bucket, Key=self.key, Body=body, ContentType="application/json", **condition)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in _CONFLICTS:
+                self._version = ""
+                return False  # another replica wrote it first
+            raise
+        if not self._version:
+            log.info("took the index writer lease", extra={"holder": self.holder})
+        self._version, self._expires = response["ETag"].strip('"'), expires
+        return True
+
+    def release(self) -> None:
+        """Give the lease up (at shutdown) so another replica takes it at once."""
+        if not self.held():
+            return
+        self.store.client.delete_object(Bucket=self.store.bucket, Key=self.key)  # conditional delete is not universal
+        self._version = ""
+
+    def _read(self) -> tuple[dict | None, str]:
+        try:
+            response = self.store.client.get_object(Bucket=self.store.bucket, Key=self.key)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
+                return None, ""
+            raise
+        return json.loads(response["Body"].read(4096)), response["ETag"].strip('"')
