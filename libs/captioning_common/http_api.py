@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any
 
 import uvicorn
+from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import FastAPI, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -31,6 +32,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from captioning_common.api_docs import API_KEY, without_default_422
+from captioning_common.kafka.producer import ProduceError
 from captioning_common.metrics import PipelineMetrics, method_label
 from captioning_common.ops_server import Check, run_checks
 
@@ -221,6 +223,14 @@ def create_api(
         known = exc.status_code in HTTPStatus._value2member_map_
         code = "invalid_request" if exc.status_code == 400 else HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_") if known else "http_error"
         return JSONResponse({"error": {"code": code, "message": str(exc.detail)}}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(BotoCoreError)
+    @app.exception_handler(ClientError)
+    @app.exception_handler(ProduceError)
+    async def dependency_failed(request: Request, exc: Exception) -> JSONResponse:
+        """S3 or Kafka failing under a request: 503, the client retries."""
+        log.warning("a dependency failed under a request", extra={"error": f"{type(exc).__name__}: {exc}"[:300]})
+        return ApiError(503, "unavailable", f"a dependency is unavailable, retry later: {type(exc).__name__}").response()
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:

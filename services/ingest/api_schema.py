@@ -154,7 +154,7 @@ STATUS_RESPONSES = {
         401: UNAUTHORIZED,
         404: "`not_found`: no image has this id.",
         413: BODY_TOO_LARGE,
-        503: _BUSY,
+        503: f"{_BUSY} `unavailable`: the bucket could not be read; retry.",
     }),
 }
 REVIEW_RESPONSES = {
@@ -165,6 +165,6 @@ REVIEW_RESPONSES = {
         403: "`forbidden`: an upload key cannot decide reviews; use a reviewer key.",
         409: "`not_in_review`: the image is unknown or not held for review.",
         413: BODY_TOO_LARGE,
-        503: f"{_BUSY} `reviews_unavailable`: no signing key is configured.",
+        503: f"{_BUSY} `reviews_unavailable`: no signing key is configured; `unavailable`: the bucket or Kafka failed; retry.",
     }),
 }

@@ -286,3 +286,21 @@ def test_refusals_are_counted_under_their_route() -> None:
     _review(app, {})
     samples = [s for m in app.metrics.registry.collect() if m.name == "captioning_http_requests" for s in m.samples if s.name.endswith("_total")]
     assert [(s.labels["method"], s.labels["route"], s.labels["code"]) for s in samples] == [("POST", "/v1/reviews/{image_id}", "401")]
+
+
+def test_a_bucket_that_fails_under_a_status_read_answers_503_not_500() -> None:
+    from botocore.exceptions import EndpointConnectionError
+
+    app = App()
+
+    def unreachable(image_id: str):
+        raise EndpointConnectionError(endpoint_url="http://s3")
+
+    app.records.all = unreachable
+
+    async def call():
+        async with app.client() as client:
+            return await client.get("/v1/images/" + "a" * 64, headers=UPLOAD)
+
+    response = run(call())
+    assert response.status_code == 503 and response.json()["error"]["code"] == "unavailable"
