@@ -10,7 +10,7 @@ MODEL_VERSION_DIR := model_repository/scene_captioner/1
 EXPORTED := $(MODEL_VERSION_DIR)/student/captioner.json
 SEED   ?= 0
 
-.PHONY: help demo bench install protos model-repository model eval up status down test test-unit proto-check proto-lock settings-table clean
+.PHONY: help demo bench install protos model-repository model eval up status down test test-unit hostile chaos proto-check proto-lock settings-table clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -65,11 +65,17 @@ status: install  ## show whether each local server and service is healthy
 down: install  ## stop the services and the local servers
 	$(PY) -m localinfra down
 
-test: install model-repository  ## run every test; starts (and stops) the real servers it needs
+test: install model-repository  ## run every test but the long hostile-input runs; starts (and stops) the real servers it needs
 	$(PY) -m pytest
 
 test-unit: install model-repository  ## run only the tests that need no server
-	$(PY) -m pytest -m "not integration"
+	$(PY) -m pytest -m "not integration and not hostile"
+
+hostile: install model-repository  ## long hostile-input runs: schemathesis on both APIs, 25,000 mutated images in process, 1,200 uploaded
+	$(PY) -m pytest -m hostile -s tests/unit/test_upload_fuzz.py tests/integration/test_hostile_input.py
+
+chaos: install model-repository  ## fault injection on a pipeline of its own (3 brokers, 2 caption replicas): 520 items, 24 service SIGKILLs, a broker, MinIO and Triton restarted; reports/chaos.json
+	$(PY) -m localinfra.chaos --seed $(SEED)
 
 proto-check: install  ## fail when the schemas break the published lock
 	$(PY) -m captioning_common.events.compat

@@ -20,7 +20,7 @@ class Component(ABC):
         """``instance`` names a second server of the same kind (own pid, log and data; shared install)."""
         self.config = config
         self.instance = instance or self.name
-        self.install_dir = config.state_dir / self.name
+        self.install_dir = config.install_root / self.name
         self.home = config.state_dir / self.instance
         self.process = ManagedProcess(self.instance, self.home)
 

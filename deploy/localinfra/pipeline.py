@@ -1,9 +1,11 @@
 """The four pipeline services as local background processes, next to the servers they use.
 
 Each runs ``python -m services.<name>`` on the project's interpreter with the
-environment of the command that started it. When ``CAPTIONING_API_KEYS`` is not
-set, a random key is generated once into ``<state dir>/api-key`` (mode 0600) and
-given to the ingest and search APIs.
+environment of the command that started it. Each secret that is not set is
+generated once into the state dir (mode 0600) and given to every service:
+``CAPTIONING_API_KEYS`` (``api-key``), ``CAPTIONING_REVIEWER_KEYS`` (reviewer
+``local-reviewer`` with the key in ``reviewer-key``) and
+``CAPTIONING_REVIEW_SIGNING_KEY`` (``review-signing-key``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
+from captioning_common.reviews import parse_reviewer_keys
 from localinfra.components import Component
 from localinfra.settings import InfraConfig
 from services.caption.settings import CaptionSettings
@@ -28,6 +31,7 @@ _PORTS = {
     "indexing": lambda: IndexingSettings().port,
 }
 SERVICE_NAMES = tuple(_PORTS)
+LOCAL_REVIEWER = "local-reviewer"
 
 
 def api_key_file(config: InfraConfig) -> Path:
@@ -40,7 +44,32 @@ def local_api_key(config: InfraConfig) -> str:
     configured = [key.strip() for key in os.environ.get("CAPTIONING_API_KEYS", "").split(",") if key.strip()]
     if configured:
         return configured[0]
-    path = api_key_file(config)
+    return _generated_secret(api_key_file(config))
+
+
+def reviewer_key_file(config: InfraConfig) -> Path:
+    """Where the generated key of the local reviewer is kept."""
+    return config.state_dir / "reviewer-key"
+
+
+def local_reviewer_key(config: InfraConfig) -> str:
+    """The key of ``CAPTIONING_REVIEWER_KEYS``'s first reviewer, or the generated key of ``local-reviewer``."""
+    configured = parse_reviewer_keys(os.environ.get("CAPTIONING_REVIEWER_KEYS", ""))
+    return next(iter(configured)) if configured else _generated_secret(reviewer_key_file(config))
+
+
+def local_review_env(config: InfraConfig) -> dict[str, str]:
+    """The generated reviewer key and review signing key, for each of the two variables that is not set."""
+    env = {}
+    if not os.environ.get("CAPTIONING_REVIEWER_KEYS", "").strip():
+        env["CAPTIONING_REVIEWER_KEYS"] = f"{LOCAL_REVIEWER}={local_reviewer_key(config)}"
+    if not os.environ.get("CAPTIONING_REVIEW_SIGNING_KEY", "").strip():
+        env["CAPTIONING_REVIEW_SIGNING_KEY"] = _generated_secret(config.state_dir / "review-signing-key")
+    return env
+
+
+def _generated_secret(path: Path) -> str:
+    """The random secret kept in ``path``, created (mode 0600) on first use."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600)
@@ -51,18 +80,23 @@ def local_api_key(config: InfraConfig) -> str:
 class PipelineService(Component):
     """One of ingest, caption, moderation, indexing; healthy when its /readyz answers 200."""
 
-    def __init__(self, config: InfraConfig, name: str, env: dict[str, str] | None = None, instance: str | None = None) -> None:
+    def __init__(
+        self, config: InfraConfig, name: str, env: dict[str, str] | None = None, instance: str | None = None, replica: int = 0
+    ) -> None:
+        """``replica`` r > 0 is another member of the same consumer group: instance ``<instance>-<r>``
+        (own pid, log and home) on port + r x ``CAPTIONING_LOCAL_REPLICA_PORT_OFFSET``."""
         self.name = name
-        super().__init__(config, instance)
+        self.replica = replica
+        base = instance or name
+        super().__init__(config, f"{base}-{replica}" if replica else base)
         self.extra_env = env or {}
 
     @property
     def port(self) -> int:
         """The service's HTTP port (its API, or /metrics, /healthz and /readyz)."""
         port_variable = f"CAPTIONING_{self.name.upper()}_PORT"
-        if port_variable in self.extra_env:
-            return int(self.extra_env[port_variable])
-        return _PORTS[self.name]()
+        base = int(self.extra_env[port_variable]) if port_variable in self.extra_env else _PORTS[self.name]()
+        return base + self.replica * self.config.local.replica_port_offset
 
     def installed(self) -> bool:
         return True  # installed with the project's Python package
@@ -71,7 +105,9 @@ class PipelineService(Component):
         return None
 
     def command(self) -> tuple[list[str], dict[str, str]]:
-        env = {"CAPTIONING_API_KEYS": local_api_key(self.config), "PYTHONUNBUFFERED": "1"} | self.extra_env
+        env = {"CAPTIONING_API_KEYS": local_api_key(self.config), **local_review_env(self.config), "PYTHONUNBUFFERED": "1"} | self.extra_env
+        if self.replica:
+            env[f"CAPTIONING_{self.name.upper()}_PORT"] = str(self.port)
         return [sys.executable, "-m", f"services.{self.name}"], env
 
     def start(self) -> float:
@@ -87,5 +123,8 @@ class PipelineService(Component):
 
     def provision(self) -> str:
         if self.name in ("ingest", "indexing"):
-            return f"API on http://127.0.0.1:{self.port} (key in {api_key_file(self.config)} unless CAPTIONING_API_KEYS is set)"
+            keys = f"key in {api_key_file(self.config)} unless CAPTIONING_API_KEYS is set"
+            if self.name == "ingest":
+                keys += f"; reviewer key in {reviewer_key_file(self.config)} unless CAPTIONING_REVIEWER_KEYS is set"
+            return f"API on http://127.0.0.1:{self.port} ({keys})"
         return f"metrics on http://127.0.0.1:{self.port}/metrics"

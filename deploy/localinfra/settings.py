@@ -21,10 +21,14 @@ class LocalInfraSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CAPTIONING_LOCAL_", extra="ignore")
 
     state_dir: Path = Field(Path(".local"), description="Binaries, data and logs of the local servers (git-ignored).")
+    install_dir: Path | None = Field(
+        None, description="Where the servers' binaries are installed, shared by several state directories; empty: the state directory."
+    )
     java: str = Field("java", description="Java 17+ executable that runs Kafka.")
-    kafka_controller_port: int = Field(9093, description="Port of the local KRaft controller listener.")
+    kafka_controller_port: int = Field(9093, description="Port of the local KRaft controller listener (node i of a cluster: this + i - 1).")
     s3_console_port: int = Field(9001, description="Port of the local MinIO console listener (browser off).")
     kafka_heap: str = Field("768m", description="JVM heap (-Xmx/-Xms) of the local Kafka broker.")
+    replica_port_offset: int = Field(100, description="Port distance between replicas of a service: replica r listens on its port + r x this.")
     model_repository: Path = Field(Path("model_repository"), description="Model repository the local Triton serves.")
     triton_model_config_name: str = Field("", description="Triton `--model-config-name` (e.g. `gpu`); empty: config.pbtxt.")
     triton_model_control_mode: str = Field("none", description="Triton `--model-control-mode` (none, explicit, poll).")
@@ -59,3 +63,8 @@ class InfraConfig:
     def state_dir(self) -> Path:
         """Absolute state directory."""
         return self.local.state_dir.resolve()
+
+    @property
+    def install_root(self) -> Path:
+        """Absolute directory of the installed binaries (the state directory unless ``install_dir`` is set)."""
+        return (self.local.install_dir or self.local.state_dir).resolve()

@@ -134,7 +134,11 @@ class StageRuntime:
         self.metrics.observe_batch(len(messages))
         unsettled = self._settle(messages)
         commits, rewinds = _offsets(messages, unsettled)
-        self.consumer.commit(commits)
+        if not self.consumer.commit(commits):
+            # A rebalance interrupted the commit, yet this member often keeps the partition:
+            # read the batch again (its effects are idempotent) so its offsets get committed.
+            self.consumer.seek(_offsets(messages, set(range(len(messages))))[1])
+            return False
         if not rewinds:
             self._failures = 0
             return True

@@ -143,8 +143,12 @@ class FakeConsumer:
         self.log = log
         self.commits: dict[tuple[str, int], int] = {}
         self.seeks: list[dict[tuple[str, int], int]] = []
+        self.refuse_commits = 0
 
     def commit(self, offsets: dict[tuple[str, int], int]) -> bool:
+        if self.refuse_commits:
+            self.refuse_commits -= 1
+            return False
         self.commits.update(offsets)
         self.log.append(("commit", dict(offsets)))
         return True

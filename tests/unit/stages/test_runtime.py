@@ -136,3 +136,13 @@ def test_a_failure_outcome_writes_the_failure_record_then_the_dead_letter(world)
     order = [entry[0] for entry in log]
     assert order.index("put") < order.index("produce")
     assert [topic for topic, _, _ in producer.sent] == [f"{TOPIC}.dlq"]
+
+
+def test_a_commit_refused_by_a_rebalance_reads_the_batch_again_until_it_is_committed(world) -> None:
+    runtime, _, producer, consumer, _, _ = world
+    consumer.refuse_commits = 1
+    batch = messages("a", "b")
+    assert not runtime.process(batch)
+    assert consumer.commits == {} and consumer.seeks == [{(TOPIC, 0): 0}]
+    assert runtime.process(batch)  # read again: idempotent effects, and this time committed
+    assert consumer.commits == {(TOPIC, 0): 2}

@@ -1,0 +1,5 @@
+import sys
+
+from localinfra.chaos.run import main
+
+sys.exit(main())
