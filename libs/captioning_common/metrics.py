@@ -38,7 +38,7 @@ class PipelineMetrics:
             "captioning_stage_seconds", "Latency of each processing stage.", ["service", "stage"], buckets=LATENCY_BUCKETS, registry=self.registry
         )
         self.batch_size = Histogram(
-            "captioning_batch_size", "Records per processed batch.", ["service"], buckets=BATCH_BUCKETS, registry=self.registry
+            "captioning_batch_size", "Messages per processed batch.", ["service"], buckets=BATCH_BUCKETS, registry=self.registry
         )
         self.errors = Counter("captioning_errors", "Errors by reason.", ["service", "reason"], registry=self.registry)
         self.dead_letters = Counter(
@@ -48,7 +48,7 @@ class PipelineMetrics:
             "captioning_http_requests", "HTTP requests by route and status code.", ["service", "method", "route", "code"], registry=self.registry
         )
         self.consumer_lag = Gauge(
-            "captioning_consumer_lag", "Records behind the high watermark.", ["service", "topic", "partition"], registry=self.registry
+            "captioning_consumer_lag", "Messages behind the high watermark.", ["service", "topic", "partition"], registry=self.registry
         )
 
     def message(self, topic: str, outcome: str) -> None:

@@ -21,25 +21,25 @@ RECORD_FRAMING_BYTES = 16 * 1024
 MAX_ERROR_MESSAGE_BYTES = 4096
 
 
-def dead_letter_for(record: Message, stage: str, error_code: str, error_message: str, attempts: int = 1) -> DeadLetter:
-    """Wrap a consumed record and the reason it failed into a DeadLetter event."""
+def dead_letter_for(message: Message, stage: str, error_code: str, error_message: str, attempts: int = 1) -> DeadLetter:
+    """Wrap a consumed message and the reason it failed into a DeadLetter event."""
     headers = {}
-    for key, value in record.headers() or []:
+    for key, value in message.headers() or []:
         headers[key] = value.decode(errors="replace") if isinstance(value, bytes) else str(value)
     try:
-        image_id = EventEnvelope.from_headers(record.headers()).subject or ""
+        image_id = EventEnvelope.from_headers(message.headers()).subject or ""
     except EnvelopeError:
         image_id = ""
     failed_at = Timestamp()
     failed_at.GetCurrentTime()
-    key = record.key()
+    key = message.key()
     return DeadLetter(
         stage=stage,
-        source_topic=record.topic(),
-        source_partition=record.partition(),
-        source_offset=record.offset(),
+        source_topic=message.topic(),
+        source_partition=message.partition(),
+        source_offset=message.offset(),
         original_key=key.encode() if isinstance(key, str) else (key or b""),
-        original_value=record.value() or b"",
+        original_value=message.value() or b"",
         original_headers=headers,
         error_code=error_code,
         error_message=error_message,
@@ -49,9 +49,9 @@ def dead_letter_for(record: Message, stage: str, error_code: str, error_message:
     )
 
 
-def dead_letter_topic_of(record: Message) -> str:
-    """The dead-letter topic for a record consumed from its topic."""
-    return dead_letter_topic(record.topic())
+def dead_letter_topic_of(message: Message) -> str:
+    """The dead-letter topic for a message consumed from its topic."""
+    return dead_letter_topic(message.topic())
 
 
 def dead_letter_object_key(source_topic: str, partition: int, offset: int) -> str:
