@@ -42,7 +42,7 @@ class PipelineMetrics:
         )
         self.errors = Counter("captioning_errors", "Errors by reason.", ["service", "reason"], registry=self.registry)
         self.dead_letters = Counter(
-            "captioning_dead_letters", "Records sent to a dead-letter topic.", ["service", "topic", "reason"], registry=self.registry
+            "captioning_dead_letters", "Messages sent to a dead-letter topic.", ["service", "topic", "reason"], registry=self.registry
         )
         self.requests = Counter(
             "captioning_http_requests", "HTTP requests by route and status code.", ["service", "method", "route", "code"], registry=self.registry
