@@ -74,7 +74,7 @@ test-unit: install model-repository  ## run only the tests that need no server
 hostile: install model-repository  ## long hostile-input runs: schemathesis on both APIs, 25,000 mutated images in process, 1,200 uploaded
 	$(PY) -m pytest -m hostile -s tests/unit/test_upload_fuzz.py tests/integration/test_hostile_input.py
 
-chaos: install model-repository  ## fault injection on a pipeline of its own (3 brokers, 2 caption replicas): 520 items, 24 service SIGKILLs, a broker, MinIO and Triton restarted; reports/chaos.json
+chaos: install model-repository  ## fault injection on a pipeline of its own (3 brokers, 2 caption replicas): 580 items (over 500 uploads), 24 service SIGKILLs, a broker, MinIO and Triton restarted; reports/chaos.json
 	$(PY) -m localinfra.chaos --seed $(SEED)
 
 proto-check: install  ## fail when the schemas break the published lock

@@ -121,6 +121,10 @@ class ChaosEnvironment:
     def start(self, log=print) -> dict[str, float]:
         """Start everything in dependency order; returns seconds until each was healthy."""
         timings: dict[str, float] = {}
+        for component in (self.brokers[0], self.s3, self.triton):  # the nodes share one Kafka install
+            if not component.installed():
+                log(f"{component.name}: installing (first run)...")
+                component.install()
         for node in self.brokers:
             node.prepare()
             command, env = node.command()

@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m localinfra.chaos``."""
     parser = argparse.ArgumentParser(prog="python -m localinfra.chaos", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seed", type=int, default=0, help="seed of the schedule and the images (default 0)")
-    parser.add_argument("--uploads", type=int, default=520, help="items sent, uploads and claim checks (default 520)")
+    parser.add_argument("--uploads", type=int, default=580, help="items sent, uploads and claim checks (default 580: over 500 uploads)")
     parser.add_argument("--duration", type=float, default=150, help="seconds the items and the faults are spread over (default 150)")
     parser.add_argument("--kills", type=int, default=24, help="SIGKILLs of service processes, each service at least once (default 24)")
     parser.add_argument("--caption-replicas", type=int, default=2, help="caption service members of one consumer group (default 2)")
