@@ -60,44 +60,55 @@ class Kafka(Component):
     def prepare(self) -> None:
         host, port = host_port(self.config.kafka.bootstrap_servers.split(",")[0])
         controller = f"{host}:{self.config.local.kafka_controller_port}"
-        data = self.home / "data"
-        self.home.mkdir(parents=True, exist_ok=True)
-        properties = {
+        properties = {"node.id": "1", "controller.quorum.bootstrap.servers": controller}
+        config_file = self._write_config(properties | self._node_properties(host, port, controller, replicas=1))
+        if not self._formatted():
+            self._format(config_file, self._random_cluster_id(), "--standalone")
+
+    def _node_properties(self, host: str, port: int, controller: str, replicas: int) -> dict[str, str]:
+        """What every node sets, alone or in a cluster of ``replicas`` nodes."""
+        min_isr = str(max(1, replicas - 1))
+        return {
             "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.bootstrap.servers": controller,
             "listeners": f"PLAINTEXT://{host}:{port},CONTROLLER://{controller}",
             "advertised.listeners": f"PLAINTEXT://{host}:{port}",
             "inter.broker.listener.name": "PLAINTEXT",
             "controller.listener.names": "CONTROLLER",
             "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-            "log.dirs": str(data),
+            "log.dirs": str(self.home / "data"),
             "num.partitions": "1",
-            "default.replication.factor": "1",
-            "min.insync.replicas": "1",
-            "offsets.topic.replication.factor": "1",
+            "default.replication.factor": str(replicas),
+            "min.insync.replicas": min_isr,
+            "offsets.topic.replication.factor": str(replicas),
             "offsets.topic.num.partitions": "6",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
+            "transaction.state.log.replication.factor": str(replicas),
+            "transaction.state.log.min.isr": min_isr,
             "transaction.state.log.num.partitions": "6",
-            "share.coordinator.state.topic.replication.factor": "1",
-            "share.coordinator.state.topic.min.isr": "1",
+            "share.coordinator.state.topic.replication.factor": str(replicas),
+            "share.coordinator.state.topic.min.isr": min_isr,
             "share.coordinator.state.topic.num.partitions": "1",
             "group.initial.rebalance.delay.ms": "0",
             # Topics come from the declarative spec only; a typo must not create one.
             "auto.create.topics.enable": "false",
         }
+
+    def _write_config(self, properties: dict[str, str]):
+        self.home.mkdir(parents=True, exist_ok=True)
         config_file = self.home / "server.properties"
         config_file.write_text("".join(f"{key}={value}\n" for key, value in properties.items()))
-        if not (data / "meta.properties").exists():
-            cluster_id = subprocess.run(
-                [self.config.local.java, "-cp", f"{self.lib_dir}/*", "kafka.tools.StorageTool", "random-uuid"],
-                check=True, capture_output=True, text=True,
-            ).stdout.strip().splitlines()[-1]
-            subprocess.run(
-                self._java("kafka.tools.StorageTool", "format", "-c", str(config_file), "-t", cluster_id, "--standalone"),
-                check=True, capture_output=True,
-            )
+        return config_file
+
+    def _formatted(self) -> bool:
+        return (self.home / "data" / "meta.properties").exists()
+
+    def _random_cluster_id(self) -> str:
+        return subprocess.run(
+            [self.config.local.java, "-cp", f"{self.lib_dir}/*", "kafka.tools.StorageTool", "random-uuid"],
+            check=True, capture_output=True, text=True,
+        ).stdout.strip().splitlines()[-1]
+
+    def _format(self, config_file, cluster_id: str, *options: str) -> None:
+        subprocess.run(self._java("kafka.tools.StorageTool", "format", "-c", str(config_file), "-t", cluster_id, *options), check=True, capture_output=True)
 
     def command(self) -> tuple[list[str], dict[str, str]]:
         return self._java("kafka.Kafka", str(self.home / "server.properties")), {}
@@ -144,53 +155,23 @@ class KafkaNode(Kafka):
 
     def prepare(self) -> None:
         host, port = host_port(self.address)
-        data = self.home / "data"
-        self.home.mkdir(parents=True, exist_ok=True)
-        min_isr = str(max(1, self.size - 1))
-        replicas = str(self.size)
         properties = {
-            "process.roles": "broker,controller",
             "node.id": str(self.node_id),
             "controller.quorum.voters": ",".join(f"{n}@{self._controller(n)}" for n in range(1, self.size + 1)),
-            "listeners": f"PLAINTEXT://{host}:{port},CONTROLLER://{self._controller(self.node_id)}",
-            "advertised.listeners": f"PLAINTEXT://{host}:{port}",
-            "inter.broker.listener.name": "PLAINTEXT",
-            "controller.listener.names": "CONTROLLER",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-            "log.dirs": str(data),
-            "num.partitions": "1",
-            "default.replication.factor": replicas,
-            "min.insync.replicas": min_isr,
-            "offsets.topic.replication.factor": replicas,
-            "offsets.topic.num.partitions": "6",
-            "transaction.state.log.replication.factor": replicas,
-            "transaction.state.log.min.isr": min_isr,
-            "transaction.state.log.num.partitions": "6",
-            "share.coordinator.state.topic.replication.factor": replicas,
-            "share.coordinator.state.topic.min.isr": min_isr,
-            "share.coordinator.state.topic.num.partitions": "1",
+            **self._node_properties(host, port, self._controller(self.node_id), replicas=self.size),
             "unclean.leader.election.enable": "false",
-            "group.initial.rebalance.delay.ms": "0",
             "num.network.threads": "2",
             "num.io.threads": "2",
             "num.replica.fetchers": "1",
             "background.threads": "2",
-            "auto.create.topics.enable": "false",
         }
-        config_file = self.home / "server.properties"
-        config_file.write_text("".join(f"{key}={value}\n" for key, value in properties.items()))
-        if not (data / "meta.properties").exists():
+        config_file = self._write_config(properties)
+        if not self._formatted():
             id_file = self.cluster_id_file()
             if not id_file.exists():
                 id_file.parent.mkdir(parents=True, exist_ok=True)
-                id_file.write_text(subprocess.run(
-                    [self.config.local.java, "-cp", f"{self.lib_dir}/*", "kafka.tools.StorageTool", "random-uuid"],
-                    check=True, capture_output=True, text=True,
-                ).stdout.strip().splitlines()[-1])
-            subprocess.run(
-                self._java("kafka.tools.StorageTool", "format", "-c", str(config_file), "-t", id_file.read_text().strip()),
-                check=True, capture_output=True,
-            )
+                id_file.write_text(self._random_cluster_id())
+            self._format(config_file, id_file.read_text().strip())
 
     def healthy(self) -> bool:
         """True when this node answers a metadata request on its own listener."""
