@@ -57,3 +57,26 @@ def test_each_stage_reads_its_inputs_and_outputs_from_the_spec() -> None:
     with pytest.raises(LookupError, match="caption produces ModerationVerdict"):
         StageTopics("caption").output(ModerationVerdict)
     assert load_topics()["images.uploaded.dlq"].producer == "caption"
+
+
+def test_cluster_sizes_override_the_spec_and_dead_letter_topics_follow_their_topic() -> None:
+    from captioning_common.kafka.topics import sized
+
+    topics = sized(load_topics(SPEC), partitions=12, replication_factor=3, per_topic={"a": 24})
+    assert (topics["a"].partitions, topics["a.dlq"].partitions, topics["b"].partitions) == (24, 24, 12)
+    assert {spec.replication_factor for spec in topics.values()} == {3}
+    assert sized(load_topics(SPEC))["b"].partitions == 1
+    with pytest.raises(KeyError, match="no such topic in the spec: c"):
+        sized(load_topics(SPEC), per_topic={"c": 2})
+
+
+def test_apply_cli_refuses_bad_sizes(capsys: pytest.CaptureFixture[str]) -> None:
+    from captioning_common.kafka.topics import main
+
+    for argv in (["apply", "--topic-partitions", "images.uploaded=0"], ["apply", "--partitions", "0"], ["list", "--topic-partitions", "nope=3"]):
+        with pytest.raises(SystemExit) as exited:
+            main(argv)
+        assert exited.value.code == 2
+    main(["list", "--partitions", "12", "--topic-partitions", "images.uploaded=24"])
+    listed = capsys.readouterr().out
+    assert "images.uploaded.dlq          partitions=24" in listed and "captions.generated           partitions=12" in listed

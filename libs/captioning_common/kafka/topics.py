@@ -4,13 +4,14 @@ Usage::
 
     python -m captioning_common.kafka list
     python -m captioning_common.kafka apply   # create missing topics, check existing ones
+    python -m captioning_common.kafka apply --partitions 12 --replication-factor 3 --topic-partitions images.uploaded=24
 """
 
 from __future__ import annotations
 
 import argparse
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 
 from confluent_kafka import KafkaError, KafkaException
@@ -84,6 +85,26 @@ def load_topics(text: str | None = None) -> dict[str, TopicSpec]:
     return topics
 
 
+def sized(
+    topics: dict[str, TopicSpec], partitions: int | None = None, replication_factor: int | None = None, per_topic: dict[str, int] | None = None
+) -> dict[str, TopicSpec]:
+    """The spec with a cluster's sizes: every topic gets ``partitions`` and ``replication_factor`` when given,
+    and each topic of ``per_topic`` (and its dead-letter topic) its own partition count."""
+    per_topic = per_topic or {}
+    unknown = sorted(set(per_topic) - set(topics))
+    if unknown:
+        raise KeyError(f"no such topic in the spec: {', '.join(unknown)}")
+    sized_topics = {}
+    for name, spec in topics.items():
+        own = per_topic.get(name) or per_topic.get(name.removesuffix(DEAD_LETTER_SUFFIX))
+        sized_topics[name] = replace(
+            spec,
+            partitions=own or partitions or spec.partitions,
+            replication_factor=replication_factor or spec.replication_factor,
+        )
+    return sized_topics
+
+
 class StageTopics:
     """The topics one stage consumes and produces, read from the spec (no service spells a topic name)."""
 
@@ -149,11 +170,27 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m captioning_common.kafka", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("command", choices=["list", "apply"])
+    parser.add_argument("--partitions", type=int, help="partitions of every topic (default: the spec's)")
+    parser.add_argument("--replication-factor", type=int, help="replication factor of every topic (default: the spec's)")
+    parser.add_argument(
+        "--topic-partitions", action="append", default=[], metavar="TOPIC=N", help="partitions of one topic and its dead-letter topic (repeatable)"
+    )
     args = parser.parse_args(argv)
-    topics = load_topics()
+    per_topic = {}
+    for item in args.topic_partitions:
+        name, _, count = item.partition("=")
+        if not count.isdigit() or int(count) < 1:
+            parser.error(f"--topic-partitions wants TOPIC=N with N >= 1, not {item!r}")
+        per_topic[name] = int(count)
+    if any(value is not None and value < 1 for value in (args.partitions, args.replication_factor)):
+        parser.error("--partitions and --replication-factor must be at least 1")
+    try:
+        topics = sized(load_topics(), args.partitions, args.replication_factor, per_topic)
+    except KeyError as exc:
+        parser.error(str(exc.args[0]))
     if args.command == "list":
         for spec in topics.values():
-            print(f"{spec.name:28} partitions={spec.partitions} retention_ms={spec.retention_ms} {spec.description}")
+            print(f"{spec.name:28} partitions={spec.partitions} replication={spec.replication_factor} retention_ms={spec.retention_ms} {spec.description}")
         return 0
     created = apply_topics(KafkaSettings(), topics)
     print(f"{len(topics)} topics declared, {len(created)} created: {', '.join(created) or '-'}")
