@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, PlatformCollector, ProcessCollector
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
@@ -24,7 +26,8 @@ class PipelineMetrics:
     Names: ``captioning_messages_total{topic,outcome}``, ``captioning_stage_seconds{stage}``,
     ``captioning_batch_size``, ``captioning_errors_total{reason}``,
     ``captioning_dead_letters_total{topic,reason}``, ``captioning_consumer_lag{topic,partition}``,
-    ``captioning_http_requests_total{method,route,code}``;
+    ``captioning_http_requests_total{method,route,code}``; and the process's own
+    ``process_*`` (``process_start_time_seconds`` shows restarts) and ``python_info``;
     every one labelled with ``service``.
     """
 
@@ -50,6 +53,9 @@ class PipelineMetrics:
         self.consumer_lag = Gauge(
             "captioning_consumer_lag", "Messages behind the high watermark.", ["service", "topic", "partition"], registry=self.registry
         )
+        self.registry.register(ServiceLabelled(ProcessCollector(registry=None), service))
+        self.registry.register(ServiceLabelled(PlatformCollector(registry=None), service))
+        self._lag_partitions: set[tuple[str, int]] = set()
 
     def message(self, topic: str, outcome: str) -> None:
         """Count one message of ``topic`` with ``outcome`` (e.g. ok, dead_letter, retry)."""
@@ -72,9 +78,12 @@ class PipelineMetrics:
         self.batch_size.labels(self.service).observe(size)
 
     def set_lag(self, lag: dict[tuple[str, int], int]) -> None:
-        """Publish consumer lag per (topic, partition)."""
+        """Publish consumer lag per owned (topic, partition); the series of a partition no longer in ``lag`` (revoked) goes."""
+        for topic, partition in self._lag_partitions - lag.keys():
+            self.consumer_lag.remove(self.service, topic, str(partition))
         for (topic, partition), value in lag.items():
             self.consumer_lag.labels(self.service, topic, str(partition)).set(value)
+        self._lag_partitions = set(lag)
 
     @contextlib.contextmanager
     def time_stage(self, stage: str) -> Iterator[None]:
@@ -84,3 +93,17 @@ class PipelineMetrics:
             yield
         finally:
             self.stage_seconds.labels(self.service, stage).observe(time.perf_counter() - start)
+
+
+class ServiceLabelled(Collector):
+    """Another collector's metrics with a ``service`` label added to every sample."""
+
+    def __init__(self, collector: Collector, service: str) -> None:
+        self.collector = collector
+        self.service = service
+
+    def collect(self) -> Iterable[Metric]:
+        for family in self.collector.collect():
+            labelled = Metric(family.name, family.documentation, family.type, family.unit)
+            labelled.samples = [sample._replace(labels={**sample.labels, "service": self.service}) for sample in family.samples]
+            yield labelled
