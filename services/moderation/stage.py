@@ -40,6 +40,7 @@ from captioning_events.v1.common_pb2 import ModelInfo, ObjectRef
 from captioning_events.v1.moderation_pb2 import ModerationReason, ModerationVerdict, ReviewDecision, Verdict
 from services.moderation.image_classifier import ImageClassifier
 from services.moderation.policy import decide
+from services.moderation.profanity import bundled as profanity_model
 from services.moderation.settings import ModerationSettings
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ class ModerationStage:
         metrics: PipelineMetrics,
         signing_key: str,
     ) -> None:
+        profanity_model()  # loaded now: a missing model file fails the service's start, not its first caption
         self.settings = settings
         self.classifier = classifier
         self.records = records

@@ -1,7 +1,7 @@
 """Caption text checks: profanity, and guesses about sensitive attributes of people.
 
-Profanity is scored by ``alt-profanity-check``, a linear model trained on
-English text only. Korean is covered by a short bundled list of common
+Profanity is scored by the linear model of ``alt-profanity-check``, trained on
+English text only (evaluated with numpy by ``services.moderation.profanity``). Korean is covered by a short bundled list of common
 profanities and slurs matched as substrings, which misses spelling variants,
 spacing tricks and anything not on the list.
 
@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from profanity_check import predict_prob
+from services.moderation.profanity import predict_prob
 
 KOREAN_PROFANITY = frozenset(
     {
