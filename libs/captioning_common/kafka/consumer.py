@@ -1,8 +1,13 @@
 """Consumer-group reader: polls batches, commits and rewinds exactly the offsets it is told.
 
 The stage runtime (``captioning_common.stage.runtime``) decides what is settled;
-this class only speaks Kafka: manual commits, cooperative-sticky rebalancing,
+this class only speaks Kafka: manual commits, the assignment strategy,
 ``read_committed``, and the assignment it owns now.
+
+One input topic is assigned cooperative-sticky (a rebalance moves only the partitions
+that change owner). Several input topics are assigned round-robin over every topic's
+partitions, so each member gets its share of each topic: cooperative-sticky balances
+only the count, and two members of the moderation group got one whole topic each.
 """
 
 from __future__ import annotations
@@ -20,6 +25,11 @@ log = logging.getLogger(__name__)
 Position = tuple[str, int]  # (topic, partition)
 
 
+def assignment_strategy(topics: Iterable[str]) -> str:
+    """``cooperative-sticky`` for one input topic, ``roundrobin`` (balanced per topic) for several."""
+    return "cooperative-sticky" if len(set(topics)) == 1 else "roundrobin"
+
+
 class BatchConsumer:
     """Polls micro-batches of one consumer group; offsets move only through ``commit`` and ``seek``."""
 
@@ -33,12 +43,13 @@ class BatchConsumer:
         batch_timeout_s: float = 0.5,
         **overrides: str | int,
     ) -> None:
+        self.topics = list(topics)
         config = settings.client_config() | {
             "group.id": group_id,
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
             "auto.offset.reset": "earliest",
-            "partition.assignment.strategy": "cooperative-sticky",
+            "partition.assignment.strategy": assignment_strategy(self.topics),
             "isolation.level": "read_committed",
             "session.timeout.ms": settings.session_timeout_ms,
             "max.poll.interval.ms": settings.max_poll_interval_ms,
@@ -46,7 +57,6 @@ class BatchConsumer:
         config.update(overrides)
         self._consumer = Consumer(config)
         self._admin = AdminClient(settings.client_config())  # the consumer's own calls wait while it polls
-        self.topics = list(topics)
         self._batch_size = batch_size
         self._batch_timeout_s = batch_timeout_s
         self._assignment: set[Position] = set()
