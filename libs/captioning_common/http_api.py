@@ -271,6 +271,10 @@ def _route_path(app: FastAPI, scope: Scope) -> str:
     return getattr(route, "path", "unmatched") if route is not None else "unmatched"
 
 
-def serve(app: FastAPI, host: str, port: int) -> None:
-    """Serve ``app`` until SIGTERM/SIGINT (uvicorn stops accepting, drains requests, then runs the lifespan's shutdown)."""
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+def serve(app: FastAPI, host: str, port: int, graceful_shutdown_s: float | None = None) -> None:
+    """Serve ``app`` until SIGTERM/SIGINT (uvicorn stops accepting, drains requests, then runs the lifespan's shutdown).
+
+    ``graceful_shutdown_s``: how long requests may take to drain before they are cancelled
+    (for endless responses such as event streams); None waits for them all.
+    """
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=graceful_shutdown_s)

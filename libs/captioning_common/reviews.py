@@ -20,24 +20,24 @@ _DOMAIN = b"captioning.review_decision.v1"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
 
 
-def parse_reviewer_keys(text: str) -> dict[str, str]:
-    """``name=key,name2=key2`` as ``{key: name}``.
+def parse_reviewer_keys(text: str, variable: str = "CAPTIONING_REVIEWER_KEYS") -> dict[str, str]:
+    """``name=key,name2=key2`` as ``{key: name}`` (reviewer keys, or other named keys read from ``variable``).
 
     A name may hold several keys (rotation); two names may not share one. A
-    malformed entry raises ValueError naming its position, never a key.
+    malformed entry raises ValueError naming ``variable`` and its position, never a key.
     """
-    reviewers: dict[str, str] = {}
+    named: dict[str, str] = {}
     for position, entry in enumerate((e for e in text.split(",") if e.strip()), start=1):
         name, sep, key = (part.strip() for part in entry.partition("="))
         if not sep or not key or not _NAME.match(name):
             raise ValueError(
-                f"CAPTIONING_REVIEWER_KEYS entry {position} is not name=key "
+                f"{variable} entry {position} is not name=key "
                 "(a name of letters, digits, '.', '_', '@' or '-', then a non-empty key)"
             )
-        if reviewers.get(key, name) != name:
-            raise ValueError(f"CAPTIONING_REVIEWER_KEYS entry {position} reuses the key of reviewer {reviewers[key]!r}")
-        reviewers[key] = name
-    return reviewers
+        if named.get(key, name) != name:
+            raise ValueError(f"{variable} entry {position} reuses the key of {named[key]!r}")
+        named[key] = name
+    return named
 
 
 def reviewer_for(key: str | None, reviewers: dict[str, str]) -> str | None:

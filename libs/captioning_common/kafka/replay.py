@@ -7,7 +7,8 @@ less ``.dlq``, both declared in the topic spec. A letter that names another sour
 topic is skipped and counted, never produced. An original value that a letter keeps
 in S3 (too large for the letter) is read back. The image's ``failure`` record is
 removed first, so its status follows the new attempt. Every stage is idempotent per
-image, so replaying a record twice is harmless.
+image, so replaying a record twice is harmless. ``--offset PARTITION:OFFSET`` replays
+chosen letters only (the web console's replay of a selection runs this same function).
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ import argparse
 import logging
 import sys
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, Message, TopicPartition
 
 from captioning_common.events import EnvelopeError, decode_event
 from captioning_common.kafka.consumer import watermarks
@@ -56,7 +58,22 @@ def source_topic_of(dlq_topic: str, topics: dict[str, TopicSpec] | None = None) 
     return source
 
 
-def _start_offsets(consumer: Consumer, topic: str, since: datetime | None) -> tuple[list[TopicPartition], dict[int, int]]:
+Selection = set[tuple[int, int]]
+"""(partition, offset) of chosen dead letters."""
+
+
+@dataclass(frozen=True)
+class ListedLetter:
+    """One record of a dead-letter topic: where it is, and its letter (None when it is not a ``DeadLetter`` event)."""
+
+    partition: int
+    offset: int
+    letter: DeadLetter | None
+
+
+def _start_offsets(
+    consumer: Consumer, topic: str, since: datetime | None, selection: Selection | None = None
+) -> tuple[list[TopicPartition], dict[int, int]]:
     marks = watermarks(consumer, topic)
     ends = {p: high for p, (_, high) in marks.items()}
     if since is None:
@@ -65,7 +82,48 @@ def _start_offsets(consumer: Consumer, topic: str, since: datetime | None) -> tu
         millis = int(since.timestamp() * 1000)
         starts = consumer.offsets_for_times([TopicPartition(topic, p, millis) for p in marks], timeout=10)
         starts = [TopicPartition(topic, tp.partition, tp.offset if tp.offset >= 0 else ends[tp.partition]) for tp in starts]
+    if selection is not None:  # only the partitions with a chosen letter, from the first chosen to the last
+        chosen: dict[int, list[int]] = {}
+        for partition, offset in selection:
+            chosen.setdefault(partition, []).append(offset)
+        starts = [TopicPartition(topic, tp.partition, max(tp.offset, min(chosen[tp.partition]))) for tp in starts if tp.partition in chosen]
+        ends = {p: min(high, max(chosen[p]) + 1) if p in chosen else high for p, high in ends.items()}
     return starts, ends
+
+
+def _read(consumer: Consumer, topic: str, starts: list[TopicPartition], ends: dict[int, int]) -> Iterator[tuple[Message, DeadLetter | None]]:
+    """Each record of ``topic`` from ``starts`` up to ``ends``, with its letter (None when it is not a DeadLetter)."""
+    remaining = {tp.partition for tp in starts if tp.offset < ends[tp.partition]}
+    consumer.assign([tp for tp in starts if tp.partition in remaining])
+    while remaining:
+        message = consumer.poll(5.0)
+        if message is None:
+            raise TimeoutError(f"{topic}: no record within 5 s before reaching the end")
+        if message.error():
+            continue
+        if message.offset() + 1 >= ends[message.partition()]:
+            remaining.discard(message.partition())
+        if message.offset() >= ends[message.partition()]:
+            continue
+        try:
+            _, letter = decode_event(message.headers(), message.value())
+        except EnvelopeError:
+            letter = None
+        yield message, letter if isinstance(letter, DeadLetter) else None
+
+
+def latest_dead_letters(dlq_topic: str, kafka: KafkaSettings, limit: int, topics: dict[str, TopicSpec] | None = None) -> tuple[int, list[ListedLetter]]:
+    """(records the topic holds, its newest ``limit`` records, newest first) of the dead-letter topic ``dlq_topic``."""
+    source_topic_of(dlq_topic, topics)
+    consumer = Consumer(kafka.client_config() | {"group.id": f"dlq-list-{uuid.uuid4()}", "enable.auto.commit": False})
+    try:
+        marks = watermarks(consumer, dlq_topic)
+        starts = [TopicPartition(dlq_topic, p, max(low, high - limit)) for p, (low, high) in marks.items()]
+        listed = [ListedLetter(m.partition(), m.offset(), letter) for m, letter in _read(consumer, dlq_topic, starts, {p: h for p, (_, h) in marks.items()})]
+    finally:
+        consumer.close()
+    listed.sort(key=lambda item: (item.letter.failed_at.ToNanoseconds() if item.letter else 0, item.offset), reverse=True)
+    return sum(high - low for low, high in marks.values()), listed[:limit]
 
 
 def replay(
@@ -76,11 +134,13 @@ def replay(
     since: datetime | None = None,
     dry_run: bool = False,
     topics: dict[str, TopicSpec] | None = None,
+    selection: Selection | None = None,
 ) -> ReplayReport:
     """Re-produce the dead letters of ``dlq_topic`` (those with an error code in ``codes``, if given).
 
-    ``topics``: the topic spec (default: the packaged one); ValueError when it does not
-    declare ``dlq_topic`` as a dead-letter topic.
+    ``selection``: only the letters at these (partition, offset) positions. ``topics``: the
+    topic spec (default: the packaged one); ValueError when it does not declare
+    ``dlq_topic`` as a dead-letter topic.
     """
     source = source_topic_of(dlq_topic, topics)
     report = ReplayReport()
@@ -88,25 +148,12 @@ def replay(
     producer = None if dry_run else EventProducer(kafka, source="dlq-replay")
     pending = []
     try:
-        starts, ends = _start_offsets(consumer, dlq_topic, since)
-        remaining = {tp.partition for tp in starts if tp.offset < ends[tp.partition]}
-        consumer.assign([tp for tp in starts if tp.partition in remaining])
-        while remaining:
-            message = consumer.poll(5.0)
-            if message is None:
-                raise TimeoutError(f"{dlq_topic}: no record within 5 s before reaching the end")
-            if message.error():
-                continue
-            if message.offset() + 1 >= ends[message.partition()]:
-                remaining.discard(message.partition())
-            if message.offset() >= ends[message.partition()]:
+        starts, ends = _start_offsets(consumer, dlq_topic, since, selection)
+        for message, letter in _read(consumer, dlq_topic, starts, ends):
+            if selection is not None and (message.partition(), message.offset()) not in selection:
                 continue
             report.read += 1
-            try:
-                _, letter = decode_event(message.headers(), message.value())
-            except EnvelopeError:
-                letter = None
-            if not isinstance(letter, DeadLetter):  # a letter of a message that never became an image has no image id
+            if letter is None:  # a letter of a message that never became an image has no image id
                 report.skipped += 1
                 continue
             if letter.source_topic != source:
@@ -152,19 +199,30 @@ def _original_value(letter: DeadLetter, store: ObjectStore, max_bytes: int) -> b
         return None
 
 
+def position(text: str) -> tuple[int, int]:
+    """``PARTITION:OFFSET`` as a pair of non-negative integers; ValueError otherwise."""
+    partition, sep, offset = text.partition(":")
+    if not (sep and partition.isdigit() and offset.isdigit()):
+        raise ValueError(f"{text!r} is not PARTITION:OFFSET")
+    return int(partition), int(offset)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m captioning_common.kafka.replay``."""
     parser = argparse.ArgumentParser(prog="python -m captioning_common.kafka.replay", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("topic", help="the dead-letter topic, e.g. images.uploaded.dlq")
     parser.add_argument("--code", action="append", help="replay only this error code (repeatable), e.g. object_missing")
     parser.add_argument("--since", type=datetime.fromisoformat, help="only dead letters written at or after this ISO 8601 time")
+    parser.add_argument("--offset", action="append", type=position, metavar="PARTITION:OFFSET",
+                        help="replay only the letter at this position of the topic (repeatable), e.g. 3:17")
     parser.add_argument("--dry-run", action="store_true", help="count what would be replayed, produce nothing")
     args = parser.parse_args(argv)
     try:
         source_topic_of(args.topic)
     except ValueError as exc:
         parser.error(str(exc))
-    report = replay(args.topic, KafkaSettings(), ImageRecords(ObjectStore(S3Settings())), set(args.code or []), args.since, args.dry_run)
+    selection = set(args.offset) if args.offset else None
+    report = replay(args.topic, KafkaSettings(), ImageRecords(ObjectStore(S3Settings())), set(args.code or []), args.since, args.dry_run, selection=selection)
     verb = "would replay" if args.dry_run else "replayed"
     print(
         f"{args.topic}: read {report.read}, {verb} {report.replayed}, skipped {report.skipped}, "
