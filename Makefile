@@ -8,9 +8,10 @@ GENERATED := libs/captioning_events/.generated
 
 MODEL_VERSION_DIR := model_repository/scene_captioner/1
 EXPORTED := $(MODEL_VERSION_DIR)/student/captioner.json
+PROFANITY := services/moderation/profanity_model.npz
 SEED   ?= 0
 
-.PHONY: help demo bench install protos model-repository model eval up status down test test-unit hostile chaos proto-check proto-lock settings-table clean
+.PHONY: help demo bench install protos model-repository model eval up status down test test-unit hostile chaos proto-check proto-lock settings-table serving-env chart-test chart-readme clean chromium kube-test
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -29,13 +30,18 @@ $(GENERATED): $(PROTOS) $(VENV)/.tools
 	touch $@
 
 $(STAMP): pyproject.toml $(GENERATED)
-	$(PY) -m pip install -q -e '.[dev,model,services,nudenet]'
+	$(PY) -m pip install -q -e '.[dev,model,services,nudenet,triton]'
 	touch $@
 
 protos: $(GENERATED)  ## generate Python code from protos/
 
-model-repository: $(EXPORTED)  ## export the student to ONNX; prepare the pretrained classifier, detector and text reader from pinned packages
+model-repository: $(EXPORTED) $(PROFANITY)  ## export the student to ONNX; prepare the pretrained classifier, detector, text reader and the moderation's profanity model from pinned packages
 	$(PY) -m perception prepare
+
+# The moderation service's profanity model (git-ignored): made when missing, or again when the pinned
+# alt-profanity-check is reinstalled or the export changes.
+$(PROFANITY): services/moderation/profanity.py $(STAMP)
+	$(PY) -m services.moderation.profanity export
 
 $(EXPORTED): models/student/model.safetensors models/student/config.json $(STAMP)
 	$(PY) -m captioner export models/student --out $(MODEL_VERSION_DIR)/student --int8 $(MODEL_VERSION_DIR)/student-int8 --name captioner-student
@@ -65,14 +71,29 @@ status: install  ## show whether each local server and service is healthy
 down: install  ## stop the services and the local servers
 	$(PY) -m localinfra down
 
-test: install model-repository  ## run every test but the long hostile-input runs; starts (and stops) the real servers it needs
+# The console's browser tests drive Debian's chromium (Playwright downloads no browser); Nanum draws the Korean captions.
+CHROMIUM := /usr/bin/chromium
+BROWSER_FONT := /usr/share/fonts/truetype/nanum
+
+chromium:  ## install Debian's chromium and a Korean font for the console's browser tests (apt-get, once)
+	@if [ ! -x $(CHROMIUM) ] || [ ! -d $(BROWSER_FONT) ]; then \
+		echo "chromium: installing Debian's chromium and fonts-nanum (first run)..."; \
+		sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium fonts-nanum >/dev/null \
+		&& echo "chromium: $$($(CHROMIUM) --version)"; \
+	fi
+
+test: install model-repository chromium  ## run every test but the long hostile-input runs; starts (and stops) the real servers it needs
 	$(PY) -m pytest
 
 test-unit: install model-repository  ## run only the tests that need no server
-	$(PY) -m pytest -m "not integration and not hostile"
+	$(PY) -m pytest -m "not integration and not hostile and not kube"
 
 hostile: install model-repository  ## long hostile-input runs: schemathesis on both APIs, 25,000 mutated images in process, 1,200 uploaded
 	$(PY) -m pytest -m hostile -s tests/unit/test_upload_fuzz.py tests/integration/test_hostile_input.py
+
+kube-test: install  ## helm install --wait of helm/captioning into a local Kubernetes control plane (etcd, kube-apiserver, controller manager, scheduler, kwok nodes) with strict server-side validation: about 20 s; the first run builds the control plane (6-15 min on 2 cores)
+	$(PY) -m pytest -m kube -s tests/kube
 
 chaos: install model-repository  ## fault injection on a pipeline of its own (3 brokers, 2 caption replicas): 580 items (over 500 uploads), 24 service SIGKILLs, a broker, MinIO and Triton restarted; reports/chaos.json
 	$(PY) -m localinfra.chaos --seed $(SEED)
@@ -86,6 +107,15 @@ proto-lock: install  ## record compatible schema additions in protos/published.l
 settings-table: install  ## print the README table of every setting
 	$(PY) -m captioning_common.settings_doc
 
+serving-env: install model-repository  ## build .local/serving-venv (the services image's Python: no torch) and .local/triton-venv, check their imports, write reports/serving_env.json with their sizes
+	$(PY) -m localinfra.serving_env
+
+chart-test: install  ## helm lint --strict, helm template over helm/captioning/ci/, kubeconform -strict and the chart's unit tests (tests/chart, about 10 s; first run builds helm and kubeconform, 2-3 min)
+	$(PY) -m pytest tests/chart
+
+chart-readme: install  ## regenerate the parameter table of helm/captioning/README.md from the @param lines of values.yaml
+	$(PY) -m localinfra.chart_tools readme
+
 clean:  ## stop servers and remove the venv, generated code, exports and local state
 	if [ -x $(PY) ]; then $(PY) -m localinfra down; fi
-	rm -rf $(VENV) libs/captioning_events .local $(MODEL_VERSION_DIR)/student $(MODEL_VERSION_DIR)/student-int8
+	rm -rf $(VENV) libs/captioning_events .local $(MODEL_VERSION_DIR)/student $(MODEL_VERSION_DIR)/student-int8 $(PROFANITY)

@@ -1,6 +1,6 @@
 """``python -m localinfra.demo``: the whole pipeline end to end on generated images.
 
-Starts Kafka, MinIO, Triton and the four services (whatever is not running yet),
+Starts Kafka, MinIO, Triton, the four services and Prometheus (whatever is not running yet),
 uploads the real photographs that ship inside scikit-image and scikit-learn and
 generated photos, illustrations and line-art graphics through the HTTP API,
 waits until each is indexed, prints its English and Korean captions, keywords and
@@ -19,6 +19,7 @@ import requests
 from captioner.render import render
 from captioner.scenes import STYLES, SceneSampler
 from localinfra.pipeline import local_api_key
+from localinfra.prometheus import Prometheus
 from localinfra.registry import start_missing
 from localinfra.settings import InfraConfig
 from perception.real_photos import REAL_PHOTOS
@@ -113,7 +114,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = []
     try:
-        started = start_missing(InfraConfig())
+        config = InfraConfig()
+        started = start_missing(config)
+        keep = "" if args.keep_running else "; --keep-running leaves it up afterwards"
+        print(f"Prometheus with the chart's rules and alerts: {Prometheus(config).url}{keep}", flush=True)
         return run(args.per_style, args.seed, args.timeout)
     finally:
         if not args.keep_running:

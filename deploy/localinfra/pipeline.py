@@ -1,11 +1,13 @@
-"""The four pipeline services as local background processes, next to the servers they use.
+"""The four pipeline services and the web console as local background processes, next to the servers they use.
 
 Each runs ``python -m services.<name>`` on the project's interpreter with the
 environment of the command that started it. Each secret that is not set is
 generated once into the state dir (mode 0600) and given to every service:
 ``CAPTIONING_API_KEYS`` (``api-key``), ``CAPTIONING_REVIEWER_KEYS`` (reviewer
-``local-reviewer`` with the key in ``reviewer-key``) and
-``CAPTIONING_REVIEW_SIGNING_KEY`` (``review-signing-key``).
+``local-reviewer`` with the key in ``reviewer-key``),
+``CAPTIONING_REVIEW_SIGNING_KEY`` (``review-signing-key``) and ``CAPTIONING_OPERATOR_KEYS``
+(operator ``local-operator`` with the key in ``operator-key``). The web console
+(``services.console``) runs the same way, after the stages.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from captioning_common.reviews import parse_reviewer_keys
 from localinfra.components import Component
 from localinfra.settings import InfraConfig
 from services.caption.settings import CaptionSettings
+from services.console.settings import ConsoleSettings
 from services.indexing.settings import IndexingSettings
 from services.ingest.settings import IngestSettings
 from services.moderation.settings import ModerationSettings
@@ -29,9 +32,12 @@ _PORTS = {
     "caption": lambda: CaptionSettings().port,
     "moderation": lambda: ModerationSettings().port,
     "indexing": lambda: IndexingSettings().port,
+    "console": lambda: ConsoleSettings().port,
 }
-SERVICE_NAMES = tuple(_PORTS)
+SERVICE_NAMES = ("ingest", "caption", "moderation", "indexing")  # the pipeline's stages
+CONSOLE = "console"  # the web console, started after the stages
 LOCAL_REVIEWER = "local-reviewer"
+LOCAL_OPERATOR = "local-operator"
 
 
 def api_key_file(config: InfraConfig) -> Path:
@@ -66,6 +72,18 @@ def local_review_env(config: InfraConfig) -> dict[str, str]:
     if not os.environ.get("CAPTIONING_REVIEW_SIGNING_KEY", "").strip():
         env["CAPTIONING_REVIEW_SIGNING_KEY"] = _generated_secret(config.state_dir / "review-signing-key")
     return env
+
+
+def operator_key_file(config: InfraConfig) -> Path:
+    """Where the generated key of the local operator is kept."""
+    return config.state_dir / "operator-key"
+
+
+def local_operator_env(config: InfraConfig) -> dict[str, str]:
+    """``CAPTIONING_OPERATOR_KEYS`` with the generated key of ``local-operator``, when the variable is not set."""
+    if os.environ.get("CAPTIONING_OPERATOR_KEYS", "").strip():
+        return {}
+    return {"CAPTIONING_OPERATOR_KEYS": f"{LOCAL_OPERATOR}={_generated_secret(operator_key_file(config))}"}
 
 
 def _generated_secret(path: Path) -> str:
@@ -105,9 +123,12 @@ class PipelineService(Component):
         return None
 
     def command(self) -> tuple[list[str], dict[str, str]]:
-        env = {"CAPTIONING_API_KEYS": local_api_key(self.config), **local_review_env(self.config), "PYTHONUNBUFFERED": "1"} | self.extra_env
+        env = {
+            "CAPTIONING_API_KEYS": local_api_key(self.config), **local_review_env(self.config), **local_operator_env(self.config), "PYTHONUNBUFFERED": "1",
+        } | self.extra_env
         if self.replica:
             env[f"CAPTIONING_{self.name.upper()}_PORT"] = str(self.port)
+        env.setdefault("CAPTIONING_KAFKA_CLIENT_ID", self.instance)  # tells the replicas apart in the group's view
         return [sys.executable, "-m", f"services.{self.name}"], env
 
     def start(self) -> float:
@@ -122,6 +143,9 @@ class PipelineService(Component):
             return False
 
     def provision(self) -> str:
+        if self.name == CONSOLE:
+            keys = ", ".join(str(path(self.config)) for path in (api_key_file, reviewer_key_file, operator_key_file))
+            return f"web console on http://127.0.0.1:{self.port} (sign in with a key: {keys}, unless the variables are set)"
         if self.name in ("ingest", "indexing"):
             keys = f"key in {api_key_file(self.config)} unless CAPTIONING_API_KEYS is set"
             if self.name == "ingest":

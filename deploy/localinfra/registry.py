@@ -1,17 +1,18 @@
-"""The local components in start order: the servers, then the pipeline services."""
+"""The local components in start order: the servers, the pipeline services, the web console, then Prometheus scraping them."""
 
 from __future__ import annotations
 
 from localinfra.components import Component
 from localinfra.kafka import Kafka
-from localinfra.pipeline import SERVICE_NAMES, PipelineService
+from localinfra.pipeline import CONSOLE, SERVICE_NAMES, PipelineService
+from localinfra.prometheus import Prometheus
 from localinfra.s3 import S3Server
 from localinfra.settings import InfraConfig
 from localinfra.triton import Triton
 
-_CLASSES: dict[str, type[Component]] = {"kafka": Kafka, "s3": S3Server, "triton": Triton}
-SERVER_NAMES = tuple(_CLASSES)
-COMPONENT_NAMES = SERVER_NAMES + SERVICE_NAMES
+_CLASSES: dict[str, type[Component]] = {"kafka": Kafka, "s3": S3Server, "triton": Triton, "prometheus": Prometheus}
+SERVER_NAMES = ("kafka", "s3", "triton")
+COMPONENT_NAMES = SERVER_NAMES + SERVICE_NAMES + (CONSOLE, "prometheus")
 
 
 def components(config: InfraConfig, names: list[str] | None = None) -> list[Component]:

@@ -33,6 +33,9 @@ class LocalInfraSettings(BaseSettings):
     triton_model_config_name: str = Field("", description="Triton `--model-config-name` (e.g. `gpu`); empty: config.pbtxt.")
     triton_model_control_mode: str = Field("none", description="Triton `--model-control-mode` (none, explicit, poll).")
     start_timeout_s: float = Field(180.0, description="How long `up` waits for each server to become healthy.")
+    prometheus_port: int = Field(9090, description="Port of the local Prometheus (web UI and HTTP API).")
+    prometheus_scrape_interval_s: float = Field(2.0, description="How often the local Prometheus scrapes every target and evaluates the rules.")
+    prometheus_retention: str = Field("3d", description="How long the local Prometheus keeps samples (the slowest SLO burn-rate window is 3d).")
 
 
 def host_port(address: str) -> tuple[str, int]:

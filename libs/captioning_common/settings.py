@@ -65,6 +65,10 @@ class KafkaSettings(BaseSettings):
     delivery_timeout_ms: int = Field(30000, description="How long a produce may take before it fails.")
     session_timeout_ms: int = Field(10000, description="Consumer group session timeout.")
     max_poll_interval_ms: int = Field(300000, description="Longest allowed gap between polls of a consumer.")
+    client_id: str | None = Field(
+        None, description="librdkafka `client.id`: names this process in the brokers' consumer-group view and logs (e.g. the pod name); "
+        "unset: librdkafka's default. The local tools set it to each service instance's name.",
+    )
     max_message_bytes: int = Field(
         1_000_000,
         description="Largest record the brokers accept (their `message.max.bytes`); the producer refuses larger ones, "
@@ -77,6 +81,8 @@ class KafkaSettings(BaseSettings):
             "bootstrap.servers": self.bootstrap_servers,
             "security.protocol": self.security_protocol,
         }
+        if self.client_id:
+            config["client.id"] = self.client_id
         if self.sasl_mechanism:
             config["sasl.mechanism"] = self.sasl_mechanism
             config["sasl.username"] = self.sasl_username or ""
@@ -138,6 +144,11 @@ class ServiceSettings(BaseSettings):
         description="HMAC-SHA256 key that signs every `ReviewDecision` and with which decisions are verified (never logged). "
         "Unset: `POST /v1/reviews/{id}` answers 503 `reviews_unavailable`.",
     )
+    operator_keys: SecretStr | None = Field(
+        None,
+        description="Operator credentials `name=key,name2=key2` (never logged): only these keys may list and replay dead letters "
+        "in the web console, and the operator logged with a replay is the name bound to the key. Unset: every dead-letter request gets 401.",
+    )
     bind_host: str = Field("127.0.0.1", description="Address every service's HTTP server (API or /metrics, /healthz, /readyz) binds to.")
 
     def api_key_list(self) -> list[str]:
@@ -150,6 +161,13 @@ class ServiceSettings(BaseSettings):
         if set(reviewers) & set(self.api_key_list()):
             raise ValueError("a key is in both CAPTIONING_API_KEYS and CAPTIONING_REVIEWER_KEYS: give reviewers keys of their own")
         return reviewers
+
+    def operators(self) -> dict[str, str]:
+        """``{key: operator name}`` of `CAPTIONING_OPERATOR_KEYS`; ValueError when malformed or a key is also an API or reviewer key."""
+        operators = parse_reviewer_keys(self.operator_keys.get_secret_value() if self.operator_keys else "", "CAPTIONING_OPERATOR_KEYS")
+        if set(operators) & (set(self.api_key_list()) | set(self.reviewers())):
+            raise ValueError("a key of CAPTIONING_OPERATOR_KEYS is also an API or reviewer key: give operators keys of their own")
+        return operators
 
     def signing_key(self) -> str:
         """The review signing key; empty when unset."""

@@ -22,7 +22,9 @@ SETTINGS_CLASSES = (
     "services.caption.settings:CaptionSettings",
     "services.moderation.settings:ModerationSettings",
     "services.indexing.settings:IndexingSettings",
+    "services.console.settings:ConsoleSettings",
     "localinfra.settings:LocalInfraSettings",
+    "localinfra.kube:KubeSettings",
 )
 
 

@@ -35,4 +35,4 @@ def test_up_is_idempotent(kafka, s3, triton) -> None:
 def test_unknown_component_is_a_clear_error() -> None:
     result = localinfra("up", "postgres")
     assert result.returncode == 1
-    assert "unknown component(s) postgres; known: kafka, s3, triton, ingest, caption, moderation, indexing" in result.stderr
+    assert "unknown component(s) postgres; known: kafka, s3, triton, ingest, caption, moderation, indexing, console, prometheus" in result.stderr

@@ -55,6 +55,15 @@ def test_metrics_endpoint_exposes_the_standard_metrics(served) -> None:
         assert line in body
 
 
+def test_lag_of_a_revoked_partition_is_no_longer_published() -> None:
+    metrics = PipelineMetrics("caption")
+    metrics.set_lag({("images.uploaded", 0): 5, ("images.uploaded", 3): 42})
+    metrics.set_lag({("images.uploaded", 0): 2})  # partition 3 went to another replica
+    (family,) = [family for family in metrics.registry.collect() if family.name == "captioning_consumer_lag"]
+    samples = {sample.labels["partition"]: sample.value for sample in family.samples}
+    assert samples == {"0": 2.0}
+
+
 def test_readiness_follows_its_checks(served) -> None:
     _, state, server, broken = served
     status, body = get(f"http://127.0.0.1:{server.port}/readyz")

@@ -1,4 +1,4 @@
-"""Serving code (the four services and what Triton's models import) never loads torch or transformers."""
+"""Serving code (the four services, the console and what Triton's models import) never loads torch or transformers."""
 
 import subprocess
 import sys
@@ -8,6 +8,7 @@ SERVING_MODULES = (
     "services.caption.__main__",
     "services.moderation.__main__",
     "services.indexing.__main__",
+    "services.console.__main__",
     # What model_repository/*/model.py import, besides Triton's own module.
     "captioner.images",
     "captioner.keywords",
