@@ -15,11 +15,11 @@ from __future__ import annotations
 import os
 import secrets
 import sys
-import urllib.request
 from pathlib import Path
 
 from captioning_common.reviews import parse_reviewer_keys
 from localinfra.components import Component
+from localinfra.process import answers_ok
 from localinfra.settings import InfraConfig
 from services.caption.settings import CaptionSettings
 from services.console.settings import ConsoleSettings
@@ -136,11 +136,7 @@ class PipelineService(Component):
         return super().start()
 
     def healthy(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=2) as response:
-                return response.status == 200
-        except OSError:
-            return False
+        return answers_ok(f"http://127.0.0.1:{self.port}/readyz")
 
     def provision(self) -> str:
         if self.name == CONSOLE:

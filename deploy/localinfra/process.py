@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -108,3 +109,12 @@ def wait_for(check: Callable[[], bool], timeout_s: float, process: ManagedProces
             tail = process.log_tail() if process else ""
             raise TimeoutError(f"{what or 'check'} not healthy after {timeout_s:.0f}s\n{tail}")
         time.sleep(0.25)
+
+
+def answers_ok(url: str, timeout_s: float = 2) -> bool:
+    """True when a GET of ``url`` answers 200 (a health or readiness endpoint)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            return response.status == 200
+    except OSError:
+        return False

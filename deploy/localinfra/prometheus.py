@@ -24,6 +24,7 @@ import urllib.request
 from pathlib import Path
 
 from localinfra.components import DEPLOY_DIR, Component
+from localinfra.process import answers_ok
 from localinfra.pipeline import CONSOLE, SERVICE_NAMES, PipelineService
 from localinfra.scaling import replica, replicas
 from localinfra.settings import InfraConfig
@@ -206,11 +207,7 @@ class Prometheus(Component):
         ], {}
 
     def healthy(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as response:
-                return response.status == 200
-        except OSError:
-            return False
+        return answers_ok(f"{self.url}/-/ready")
 
     def provision(self) -> str:
         """Rewrite the targets and reload the rule files; returns where to look."""

@@ -12,11 +12,11 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-import urllib.request
 import zipfile
 from pathlib import Path
 
 from localinfra.components import Component
+from localinfra.process import answers_ok
 from localinfra.settings import host_port
 
 PYTRITON_VERSION = "0.7.0"  # ships Triton 2.51.0
@@ -99,8 +99,4 @@ class Triton(Component):
 
     def healthy(self) -> bool:
         host, port = host_port(self.config.triton.http_url)
-        try:
-            with urllib.request.urlopen(f"http://{host}:{port}/v2/health/ready", timeout=2) as response:
-                return response.status == 200
-        except OSError:
-            return False
+        return answers_ok(f"http://{host}:{port}/v2/health/ready")

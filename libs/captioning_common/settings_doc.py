@@ -11,8 +11,8 @@ import sys
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings
 
-# Every settings class of the project, in README order ("module:Class").
-SETTINGS_CLASSES = (
+# The settings classes the deployed services read ("module:Class"), in README order.
+SERVICE_SETTINGS_CLASSES = (
     "captioning_common.settings:ServiceSettings",
     "captioning_common.settings:EnvironmentSettings",
     "captioning_common.settings:KafkaSettings",
@@ -23,9 +23,9 @@ SETTINGS_CLASSES = (
     "services.moderation.settings:ModerationSettings",
     "services.indexing.settings:IndexingSettings",
     "services.console.settings:ConsoleSettings",
-    "localinfra.settings:LocalInfraSettings",
-    "localinfra.kube:KubeSettings",
 )
+# Every settings class of the project: those and the local tools'.
+SETTINGS_CLASSES = SERVICE_SETTINGS_CLASSES + ("localinfra.settings:LocalInfraSettings", "localinfra.kube:KubeSettings")
 
 
 def _load(path: str) -> type[BaseSettings]:

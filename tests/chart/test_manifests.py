@@ -17,7 +17,7 @@ from captioning_common.kafka.topics import main as topics_cli
 from captioning_common.metrics import PipelineMetrics
 from captioning_common.ops_server import OpsServer
 from captioning_common.settings import KafkaSettings, ServiceSettings, TritonSettings
-from captioning_common.settings_doc import SETTINGS_CLASSES, _load
+from captioning_common.settings_doc import SERVICE_SETTINGS_CLASSES, _load
 from localinfra.chart_tools import REPO_ROOT
 from localinfra.pipeline import PipelineService
 from localinfra.settings import InfraConfig, host_port
@@ -28,7 +28,7 @@ from services.console.settings import ConsoleSettings
 from services.indexing.settings import IndexingSettings
 from services.ingest.settings import IngestSettings
 from services.moderation.settings import ModerationSettings
-from tests.chart.conftest import MATRIX, NAMESPACE, RELEASE, Chart, Manifests, config_env, deployment_container
+from tests.chart.conftest import MATRIX, RELEASE, Chart, Manifests, config_env, deployment_container
 
 STAGES = {"ingest": IngestSettings, "caption": CaptionSettings, "moderation": ModerationSettings, "indexing": IndexingSettings}
 SERVICES = {**STAGES, "console": ConsoleSettings}  # what the services image runs
@@ -168,25 +168,12 @@ def secret_names(container: dict) -> set[str]:
     return {item["name"] for item in container["env"] if "secretKeyRef" in item.get("valueFrom", {})}
 
 
-# What the services and Triton read: the settings of everything the chart deploys.
-DEPLOYED_SETTINGS = (
-    "captioning_common.settings:ServiceSettings",
-    "captioning_common.settings:EnvironmentSettings",
-    "captioning_common.settings:KafkaSettings",
-    "captioning_common.settings:S3Settings",
-    "captioning_common.settings:TritonSettings",
-    "services.ingest.settings:IngestSettings",
-    "services.caption.settings:CaptionSettings",
-    "services.moderation.settings:ModerationSettings",
-    "services.indexing.settings:IndexingSettings",
-    "services.console.settings:ConsoleSettings",
-)
+DEPLOYED_SETTINGS = SERVICE_SETTINGS_CLASSES  # what the services the chart deploys read
 
 
 def test_configmap_secret_and_pod_fields_carry_every_setting_and_only_real_ones(defaults: Manifests, settings_env) -> None:
     """Every CAPTIONING_* variable the pods get is a field of a settings class; together they set every field of
     the classes the deployed services read, and each parses."""
-    assert set(DEPLOYED_SETTINGS) <= set(SETTINGS_CLASSES)
     classes = [_load(path) for path in DEPLOYED_SETTINGS]
     variables = {(cls.model_config.get("env_prefix", "") + name).upper() for cls in classes for name in cls.model_fields}
     config = config_env(defaults)

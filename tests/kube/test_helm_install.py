@@ -184,5 +184,7 @@ def _assert_hook_job_completed(kube: LocalKube) -> None:
     release = json.loads(_helm(kube, "status", RELEASE, "--namespace", NAMESPACE, "--output", "json"))
     assert release["info"]["status"] == "deployed"
     assert {hook["kind"]: hook["last_run"]["phase"] for hook in release["hooks"]}.get("Job") == "Succeeded", release["hooks"]
-    completed = _list(kube, f"/api/v1/namespaces/{NAMESPACE}/events", fieldSelector="involvedObject.kind=Job,reason=Completed")
-    assert completed, "the job controller recorded no completed Job"
+    deadline = time.monotonic() + 30  # the controller's event recorder writes asynchronously
+    while not _list(kube, f"/api/v1/namespaces/{NAMESPACE}/events", fieldSelector="involvedObject.kind=Job,reason=Completed"):
+        assert time.monotonic() < deadline, "the job controller recorded no completed Job within 30 s"
+        time.sleep(0.5)
