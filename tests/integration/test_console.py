@@ -29,6 +29,7 @@ from perception.real_photos import REAL_PHOTOS
 from services.ingest.validation import image_id_of
 from tests.conftest import REPO_ROOT, free_port
 from tests.integration.pipeline_client import (
+
     SESSION_SALT,
     end_offsets,
     read_since,
@@ -39,6 +40,8 @@ from tests.integration.pipeline_client import (
     upload_all,
     wait_for,
 )
+
+pytestmark = pytest.mark.own_run  # its uploads share images with the other tests' pipeline: `make console-test`
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"

@@ -35,6 +35,8 @@ from localinfra.settings import InfraConfig, LocalInfraSettings
 from tests.conftest import REPO_ROOT, free_port
 from tests.integration.pipeline_client import end_offsets, read_since, scene_images, upload_all, wait_for
 
+pytestmark = pytest.mark.own_run  # the other tests' pipeline consumes the same topics and doubles index.updated: `make scale-test`
+
 CAPTION = "caption"
 FIRST, AFTER_KILL, ON_VICTIM = 12, 12, 4  # images sent before and after the kill; of the latter, how many on the victim's partitions
 POOL = 72  # generated images the ones sent after the kill are picked from (fewer than 4 of 60 on 2 of 6 partitions: p < 1e-6)
