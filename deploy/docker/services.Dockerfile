@@ -15,9 +15,9 @@ ARG PYTHON_IMAGE=python:3.11.13-slim-bookworm
 # --- The moderation's profanity model, exported from alt-profanity-check with the pins of the
 # `model` extra, as `make model-repository` does; scikit-learn stays in this stage.
 FROM ${PYTHON_IMAGE} AS profanity
-ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore PIP_CACHE_DIR=/var/cache/pip
 WORKDIR /src
-RUN --mount=type=cache,target=/root/.cache/pip \
+RUN --mount=type=cache,target=/var/cache/pip \
     pip install -q alt-profanity-check==1.9.1 scikit-learn==1.9.1 joblib==1.6.0 numpy==1.26.4
 COPY services/moderation/profanity.py services/moderation/profanity.py
 RUN python -m services.moderation.profanity export
@@ -25,9 +25,9 @@ RUN python -m services.moderation.profanity export
 # --- The project wheel, with the event code generated from protos/ as `make protos` does,
 # and the profanity model as package data of services.moderation.
 FROM ${PYTHON_IMAGE} AS wheel
-ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore PIP_CACHE_DIR=/var/cache/pip
 WORKDIR /src
-RUN --mount=type=cache,target=/root/.cache/pip \
+RUN --mount=type=cache,target=/var/cache/pip \
     pip install -q pip==25.3 grpcio-tools==1.81.1 protobuf==6.33.6
 COPY pyproject.toml README.md ./
 COPY protos protos
@@ -35,18 +35,18 @@ COPY libs libs
 COPY services services
 COPY --from=profanity /src/services/moderation/profanity_model.npz services/moderation/profanity_model.npz
 COPY deploy/localinfra deploy/localinfra
-RUN --mount=type=cache,target=/root/.cache/pip \
+RUN --mount=type=cache,target=/var/cache/pip \
     python -m grpc_tools.protoc -Iprotos --python_out=libs --pyi_out=libs protos/captioning_events/v1/*.proto \
  && pip wheel -q --no-deps --wheel-dir /wheels .
 
 # --- The serving environment in /opt/venv (pip runs from outside it, so the venv holds none),
 # the debug sections of its shared libraries stripped (symbols and code stay).
 FROM ${PYTHON_IMAGE} AS venv
-ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore PIP_CACHE_DIR=/var/cache/pip
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends binutils >/dev/null \
  && rm -rf /var/lib/apt/lists/*
-RUN --mount=type=cache,target=/root/.cache/pip \
+RUN --mount=type=cache,target=/var/cache/pip \
     --mount=type=bind,from=wheel,source=/wheels,target=/wheels \
     pip install -q pip==25.3 \
  && python -m venv --without-pip /opt/venv \

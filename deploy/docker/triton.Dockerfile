@@ -22,16 +22,16 @@ ARG DEADSNAKES_KEY=F23C5A6CF475977595C89F51BA6932366A755776
 
 # --- The project wheel, with the event code generated from protos/ as `make protos` does.
 FROM ${PYTHON_IMAGE} AS wheel
-ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore PIP_CACHE_DIR=/var/cache/pip
 WORKDIR /src
-RUN --mount=type=cache,target=/root/.cache/pip \
+RUN --mount=type=cache,target=/var/cache/pip \
     pip install -q pip==25.3 grpcio-tools==1.81.1 protobuf==6.33.6
 COPY pyproject.toml README.md ./
 COPY protos protos
 COPY libs libs
 COPY services services
 COPY deploy/localinfra deploy/localinfra
-RUN --mount=type=cache,target=/root/.cache/pip \
+RUN --mount=type=cache,target=/var/cache/pip \
     python -m grpc_tools.protoc -Iprotos --python_out=libs --pyi_out=libs protos/captioning_events/v1/*.proto \
  && pip wheel -q --no-deps --wheel-dir /wheels .
 
@@ -39,7 +39,7 @@ RUN --mount=type=cache,target=/root/.cache/pip \
 # installs): the student exported to ONNX, then `python -m perception prepare` (classifier,
 # detector, router, text reader, and Tesseract unpacked from Debian's packages into .local/).
 FROM wheel AS models
-RUN --mount=type=cache,target=/root/.cache/pip \
+RUN --mount=type=cache,target=/var/cache/pip \
     pip install -q -e '.[dev,model,services,nudenet,triton]'
 COPY models/student models/student
 COPY model_repository model_repository
@@ -77,11 +77,11 @@ RUN . /etc/os-release \
 # --- The python backend's environment in /opt/venv: the core dependencies and the `triton` extra,
 # binary wheels only, the debug sections of its shared libraries stripped.
 FROM python AS venv
-ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore PIP_CACHE_DIR=/var/cache/pip
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3.11-venv binutils >/dev/null \
  && rm -rf /var/lib/apt/lists/*
-RUN --mount=type=cache,target=/root/.cache/pip \
+RUN --mount=type=cache,target=/var/cache/pip \
     --mount=type=bind,from=wheel,source=/wheels,target=/wheels \
     python3.11 -m venv /opt/venv \
  && /opt/venv/bin/python -m pip install -q pip==25.3 \
@@ -91,8 +91,9 @@ RUN --mount=type=cache,target=/root/.cache/pip \
 
 # --- The python backend stub built for Python 3.11 and Triton 2.51, from the nvidia-pytriton wheel.
 FROM ${PYTHON_IMAGE} AS stub
+ENV PIP_CACHE_DIR=/var/cache/pip
 ARG PYTRITON_VERSION
-RUN --mount=type=cache,target=/root/.cache/pip \
+RUN --mount=type=cache,target=/var/cache/pip \
     pip download -q --no-deps --only-binary=:all: --dest /tmp/pytriton "nvidia-pytriton==${PYTRITON_VERSION}" \
  && python -m zipfile -e /tmp/pytriton/nvidia_pytriton-*.whl /tmp/pytriton/wheel \
  && install -m 0755 /tmp/pytriton/wheel/pytriton/tritonserver/python_backend_stubs/3.11/triton_python_backend_stub /triton_python_backend_stub

@@ -171,10 +171,14 @@ def test_final_stages_have_no_build_tools_apt_lists_or_pip_cache(dockerfiles, im
             if "apt-get install" in text:
                 assert "rm -rf /var/lib/apt/lists/*" in text, text
     for stage in dockerfile.stages:
+        built_on = [stage]
+        while built_on[-1].base in names:
+            built_on.append(names[built_on[-1].base])
+        pip_cache_set = any("PIP_CACHE_DIR=/var/cache/pip" in env.arguments.split() for base in built_on for env in base.of("ENV"))
         for run in stage.of("RUN"):
             if re.search(r"\bpip (install|wheel|download)", run.arguments):
                 mounts = run.flag_values("mount")
-                cached = any("target=/root/.cache/pip" in mount for mount in mounts) or "--no-cache-dir" in run.arguments
+                cached = (pip_cache_set and any("target=/var/cache/pip" in mount for mount in mounts)) or "--no-cache-dir" in run.arguments
                 assert cached, f"{image}: line {run.line} would leave pip's cache in a layer"
 
 
