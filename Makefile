@@ -11,7 +11,7 @@ EXPORTED := $(MODEL_VERSION_DIR)/student/captioner.json
 PROFANITY := services/moderation/profanity_model.npz
 SEED   ?= 0
 
-.PHONY: help demo bench install protos model-repository model eval up status down test test-unit hostile chaos proto-check proto-lock console-test scale-test settings-table serving-env chart-test chart-readme clean chromium kube-test
+.PHONY: help demo bench install protos model-repository model eval up status down test test-unit hostile chaos proto-check proto-lock settings-table serving-env chart-test chart-readme clean chromium kube-test
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -83,7 +83,7 @@ chromium:  ## install Debian's chromium and a Korean font for the console's brow
 		&& echo "chromium: $$($(CHROMIUM) --version)"; \
 	fi
 
-test: install model-repository  ## run every test but the long hostile-input runs; starts (and stops) the real servers it needs
+test: install model-repository chromium  ## run every test but the long hostile-input runs and the Kubernetes install; starts (and stops) the real servers it needs
 	$(PY) -m pytest
 
 test-unit: install model-repository  ## run only the tests that need no server
@@ -94,12 +94,6 @@ hostile: install model-repository  ## long hostile-input runs: schemathesis on b
 
 kube-test: install  ## helm install --wait of helm/captioning into a local Kubernetes control plane (etcd, kube-apiserver, controller manager, scheduler, kwok nodes) with strict server-side validation: about 20 s; the first run builds the control plane (6-15 min on 2 cores)
 	$(PY) -m pytest -m kube -s tests/kube
-
-console-test: install model-repository chromium  ## the web console's browser tests (Debian's Chromium, Playwright) against the real pipeline, on their own
-	$(PY) -m pytest -m own_run tests/integration/test_console.py
-
-scale-test: install model-repository  ## 3 caption replicas share the partitions, one SIGKILLed mid-stream loses nothing; 2 moderation replicas share each topic (on its own)
-	$(PY) -m pytest -m own_run tests/integration/test_scale_out.py
 
 chaos: install model-repository  ## fault injection on a pipeline of its own (3 brokers, 2 caption replicas): 580 items (over 500 uploads), 24 service SIGKILLs, a broker, MinIO and Triton restarted; reports/chaos.json
 	$(PY) -m localinfra.chaos --seed $(SEED)

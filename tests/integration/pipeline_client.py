@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import time
@@ -27,23 +28,25 @@ SESSION_SALT = os.urandom(4).hex()
 FORMATS = ("PNG", "JPEG", "WEBP")
 
 
-def salted(image: Image.Image, fmt: str, quality: int = 92) -> bytes:
-    """``image`` encoded as ``fmt`` with this session's salt in its metadata: new bytes, the same pixels.
+def salted(image: Image.Image, fmt: str, *, tag: str, quality: int = 92) -> bytes:
+    """``image`` encoded as ``fmt`` with this session's salt and ``tag`` in its metadata: new bytes, the same pixels.
 
-    BMP has no metadata: its salt goes into one corner pixel.
+    Each caller names its own ``tag``, so two tests never upload the same bytes (and so the same
+    id) by chance. BMP has no metadata: its salt goes into one corner pixel.
     """
+    salt = f"{SESSION_SALT} {tag}"
     buffer = io.BytesIO()
     if fmt == "PNG":
         info = PngImagePlugin.PngInfo()
-        info.add_text("session", SESSION_SALT)
+        info.add_text("session", salt)
         image.save(buffer, format=fmt, pnginfo=info)
     elif fmt in ("JPEG", "GIF"):
-        image.save(buffer, format=fmt, quality=quality, comment=SESSION_SALT.encode())
+        image.save(buffer, format=fmt, quality=quality, comment=salt.encode())
     elif fmt == "TIFF":
-        image.save(buffer, format=fmt, description=SESSION_SALT)
+        image.save(buffer, format=fmt, description=salt)
     elif fmt == "BMP":
         pixels = np.asarray(image.convert("RGB")).copy()
-        pixels[0, 0] = list(bytes.fromhex(SESSION_SALT)[:3])
+        pixels[0, 0] = list(hashlib.sha256(salt.encode()).digest()[:3])
         Image.fromarray(pixels).save(buffer, format=fmt)
     else:  # WEBP, HEIF, AVIF
         if fmt == "HEIF":
@@ -51,15 +54,15 @@ def salted(image: Image.Image, fmt: str, quality: int = 92) -> bytes:
 
             pillow_heif.register_heif_opener()
         exif = Image.Exif()
-        exif[0x010E] = f"session {SESSION_SALT}"  # ImageDescription
+        exif[0x010E] = f"session {salt}"  # ImageDescription
         image.save(buffer, format=fmt, quality=quality, exif=exif.tobytes())
     return buffer.getvalue()
 
 
-def scene_images(count: int, seed: int) -> list[bytes]:
-    """``count`` generated scenes (photo, illustration and line art), cycling PNG, JPEG and WebP; new bytes each session."""
+def scene_images(count: int, seed: int, *, tag: str) -> list[bytes]:
+    """``count`` generated scenes (photo, illustration and line art), cycling PNG, JPEG and WebP; salted with ``tag``."""
     sampler = SceneSampler(seed)
-    return [salted(render(sampler.sample(), seed * 100_000 + i), FORMATS[i % len(FORMATS)]) for i in range(count)]
+    return [salted(render(sampler.sample(), seed * 100_000 + i), FORMATS[i % len(FORMATS)], tag=tag) for i in range(count)]
 
 
 def upload(pipeline, data: bytes, **form: str) -> requests.Response:

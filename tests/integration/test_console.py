@@ -41,7 +41,8 @@ from tests.integration.pipeline_client import (
     wait_for,
 )
 
-pytestmark = pytest.mark.own_run  # its uploads share images with the other tests' pipeline: `make console-test`
+TAG = "console"  # salts this module's uploads: ids no other test module shares
+
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"
@@ -56,7 +57,7 @@ VISIBLE_IMAGES_LOADED = """() => [...document.images].filter((img) => { const bo
 def photo_jpeg(name: str, quality: int) -> bytes:
     """A real photo as salted JPEG bytes (a quality no other test uploads it with: an id of its own)."""
     photo = next(photo for photo in REAL_PHOTOS if photo.name == name)
-    return salted(Image.fromarray(photo.pixels()), "JPEG", quality)
+    return salted(Image.fromarray(photo.pixels()), "JPEG", tag=TAG, quality=quality)
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +113,7 @@ def api(console: str, path: str, key: str | None) -> requests.Response:
 
 
 def test_three_uploads_move_live_to_indexed_with_both_captions(page: Page, pipeline) -> None:
-    images = {"cat.jpg": photo_jpeg("chelsea", 87), "coffee.jpg": photo_jpeg("coffee", 87), "scene.png": scene_images(1, seed=12012)[0]}
+    images = {"cat.jpg": photo_jpeg("chelsea", 87), "coffee.jpg": photo_jpeg("coffee", 87), "scene.png": scene_images(1, seed=12012, tag=TAG)[0]}
     ids = {name: image_id_of(data) for name, data in images.items()}
     calls: list[str] = []
     page.on("request", lambda request: calls.append(f"{request.method} {request.url.split('?')[0].split(':', 2)[-1]}"))
@@ -198,7 +199,7 @@ def hold_for_review(pipeline, kafka, captions: dict[str, str]) -> str:
 
     The caption record and the event are written as the caption service writes them.
     """
-    image_id = upload(pipeline, scene_images(1, seed=12112)[0]).json()["id"]
+    image_id = upload(pipeline, scene_images(1, seed=12112, tag=TAG)[0]).json()["id"]
     version = wait_for(pipeline, [image_id])[image_id]["model"]["version"]
     event = CaptionGenerated(
         image_id=image_id,
@@ -271,7 +272,7 @@ def test_a_dead_letter_replayed_from_the_console_completes(page: Page, pipeline,
     store = ObjectStore(pipeline.s3)
     client_ref = f"console-{SESSION_SALT}"
     key = f"incoming/{client_ref}.png"
-    data = scene_images(1, seed=12212)[0]
+    data = scene_images(1, seed=12212, tag=TAG)[0]
     start = end_offsets(kafka, "images.submitted.dlq")
     producer = EventProducer(kafka, source="test-platform")
     producer.send("images.submitted", ImageSubmitted(object=ObjectRef(bucket=pipeline.s3.bucket, key=key), languages=["en", "ko"], client_ref=client_ref), key=client_ref)

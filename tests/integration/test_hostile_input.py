@@ -33,6 +33,8 @@ from tests.conftest import REPO_ROOT
 from tests.hostile_images import Mutant, mutants
 from tests.integration.pipeline_client import end_offsets, read_since, salted
 
+TAG = "hostile"  # salts this module's uploads: ids no other test module shares
+
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 HOOKS = "tests.integration.schemathesis_hooks"
 SHORT_EXAMPLES, SHORT_SEED = 25, 20261122  # `make test`: the same cases every run
@@ -135,7 +137,7 @@ def upload_mutants(pipeline, kafka, count: int) -> None:
     rejected = {image_id_of(m.data) for m, r in zip(made, responses) if r.status_code >= 400}
     # Mutants are the same every session, so the accepted ones may be known already (200): a
     # fresh image uploaded in the same window shows the event check does see new uploads.
-    control = post(Mutant(-1, "session control", "none", salted(Image.new("RGB", (32, 32), tuple(os.urandom(3))), "PNG")))
+    control = post(Mutant(-1, "session control", "none", salted(Image.new("RGB", (32, 32), tuple(os.urandom(3))), "PNG", tag=TAG)))
     assert control.status_code == 202, control.text
     started = {control.json()["id"]} | {r.json()["id"] for r in responses if r.status_code == 202}
     assert rejected, "the sample should hold refused images"

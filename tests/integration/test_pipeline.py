@@ -37,9 +37,11 @@ from tests.integration.pipeline_client import (
     wait_for,
 )
 
+TAG = "pipeline"  # salts this module's uploads: ids no other test module shares
+
 
 def test_200_uploads_end_captioned_moderated_and_searchable(pipeline, kafka) -> None:
-    images = scene_images(200, seed=1001)
+    images = scene_images(200, seed=1001, tag=TAG)
     index_start = end_offsets(kafka, "index.updated")
     responses = upload_all(pipeline, images)
     assert [r.status_code for r in responses] == [202] * 200, [r.text for r in responses if r.status_code != 202][:3]
@@ -73,7 +75,7 @@ def test_200_uploads_end_captioned_moderated_and_searchable(pipeline, kafka) -> 
 
 
 def test_duplicate_uploads_start_no_second_run(pipeline, kafka) -> None:
-    (data,) = scene_images(1, seed=2002)
+    (data,) = scene_images(1, seed=2002, tag=TAG)
     start = end_offsets(kafka, "images.uploaded")
     first = upload(pipeline, data)
     assert first.status_code == 202, first.text
@@ -84,7 +86,7 @@ def test_duplicate_uploads_start_no_second_run(pipeline, kafka) -> None:
     assert all(r.json()["id"] == image_id and r.json()["status"] == "indexed" for r in again)
 
     # Concurrent duplicates of a new image: exactly one upload starts the run.
-    (fresh,) = scene_images(1, seed=2003)
+    (fresh,) = scene_images(1, seed=2003, tag=TAG)
     with ThreadPoolExecutor(8) as pool:
         codes = sorted(r.status_code for r in pool.map(lambda _: upload(pipeline, fresh), range(8)))
     assert codes == [200] * 7 + [202]
@@ -102,7 +104,7 @@ def _png(size: tuple[int, int], colour=(200, 30, 30)) -> bytes:
 def test_bad_input_gets_4xx_and_leaves_no_trace(pipeline, kafka) -> None:
     s3 = pipeline.s3
     good = _png((64, 64), (10, 200, 10))
-    jpeg = scene_images(3, seed=3003)[1]
+    jpeg = scene_images(3, seed=3003, tag=TAG)[1]
     icon = io.BytesIO()
     Image.new("RGB", (32, 32)).save(icon, format="ICO")  # an image format ingest does not accept
     bomb = io.BytesIO()
@@ -163,7 +165,7 @@ def test_poison_messages_are_dead_lettered_while_the_others_flow(pipeline, kafka
         producer.send("images.uploaded", event, key=image_id)
     producer.close()
 
-    good = upload_all(pipeline, scene_images(12, seed=4004))
+    good = upload_all(pipeline, scene_images(12, seed=4004, tag=TAG))
     good_ids = [r.json()["id"] for r in good]
     statuses = wait_for(pipeline, good_ids, done=lambda s: s["status"] in ("indexed", "failed"))
     assert all(s["status"] == "indexed" for s in statuses.values())
@@ -182,7 +184,7 @@ def test_poison_messages_are_dead_lettered_while_the_others_flow(pipeline, kafka
     assert failure["stage"] == "caption" and failure["code"] == "image_rejected"
 
     # Once the missing object exists, replaying its dead letter completes the image.
-    store.put(original_key(missing_id), scene_images(1, seed=4005)[0])
+    store.put(original_key(missing_id), scene_images(1, seed=4005, tag=TAG)[0])
     report = replay("images.uploaded.dlq", kafka, ImageRecords(store), codes={"object_missing"}, since=replay_since)
     assert report.replayed >= 1 and report.skipped >= 2
     deadline = time.monotonic() + 60
@@ -195,7 +197,7 @@ def test_poison_messages_are_dead_lettered_while_the_others_flow(pipeline, kafka
 def test_claim_check_submissions_are_validated_like_uploads(pipeline, kafka) -> None:
     s3 = pipeline.s3
     store = ObjectStore(s3)
-    good, corrupt = scene_images(1, seed=5005)[0], b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+    good, corrupt = scene_images(1, seed=5005, tag=TAG)[0], b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
     store.put("incoming/good.png", good)
     store.put("incoming/corrupt.png", corrupt)
     dlq_start = end_offsets(kafka, "images.submitted.dlq")
@@ -222,7 +224,7 @@ def test_claim_check_submissions_are_validated_like_uploads(pipeline, kafka) -> 
 def test_review_items_wait_for_a_decision(pipeline, kafka) -> None:
     """A caption that guesses a person's attributes is held (policy `flag`) until a reviewer decides."""
     s3 = pipeline.s3
-    held = upload(pipeline, scene_images(1, seed=6006)[0], languages="en")
+    held = upload(pipeline, scene_images(1, seed=6006, tag=TAG)[0], languages="en")
     image_id = held.json()["id"]
     wait_for(pipeline, [image_id])
     review_start = end_offsets(kafka, "moderation.review")
@@ -260,7 +262,7 @@ def test_review_items_wait_for_a_decision(pipeline, kafka) -> None:
 
 def test_an_approving_review_decision_releases_the_item(pipeline, kafka) -> None:
     s3 = pipeline.s3
-    image_id = upload(pipeline, scene_images(1, seed=6106)[0], languages="en").json()["id"]
+    image_id = upload(pipeline, scene_images(1, seed=6106, tag=TAG)[0], languages="en").json()["id"]
     version = wait_for(pipeline, [image_id])[image_id]["model"]["version"]
     producer = EventProducer(kafka, source="test-caption")
     caption = "an old man standing beside a green triangle"
@@ -286,7 +288,7 @@ def test_an_approving_review_decision_releases_the_item(pipeline, kafka) -> None
 
 def test_sigkill_of_the_caption_service_loses_nothing_and_indexes_nothing_twice(pipeline, kafka) -> None:
     caption = pipeline.services["caption"]
-    images = scene_images(80, seed=7007)
+    images = scene_images(80, seed=7007, tag=TAG)
     index_start = end_offsets(kafka, "index.updated")
     ids = [r.json()["id"] for r in upload_all(pipeline, images)]
     deadline = time.monotonic() + 60
@@ -309,7 +311,7 @@ def test_sigkill_of_the_caption_service_loses_nothing_and_indexes_nothing_twice(
 def test_sigterm_finishes_the_batch_commits_and_exits(pipeline, kafka) -> None:
     moderation = pipeline.services["moderation"]
     index_start = end_offsets(kafka, "index.updated")
-    ids = [r.json()["id"] for r in upload_all(pipeline, scene_images(40, seed=8008))]
+    ids = [r.json()["id"] for r in upload_all(pipeline, scene_images(40, seed=8008, tag=TAG))]
     deadline = time.monotonic() + 60
     while not any(image_status(pipeline, i)["verdict"] for i in ids[:10]):
         assert time.monotonic() < deadline
@@ -335,7 +337,7 @@ def _metrics(port: str) -> str:
 
 
 def test_every_service_serves_metrics_health_and_readiness(pipeline, kafka) -> None:
-    ids = [r.json()["id"] for r in upload_all(pipeline, scene_images(4, seed=9009))]
+    ids = [r.json()["id"] for r in upload_all(pipeline, scene_images(4, seed=9009, tag=TAG))]
     raw = Producer(kafka.client_config())
     raw.produce("images.uploaded", key=b"metrics-poison", value=b"not an event")
     raw.flush(30)
@@ -366,7 +368,7 @@ def test_a_triton_outage_delays_captions_and_loses_none(pipeline, servers, kafka
     caption_ready = f"http://127.0.0.1:{pipeline.env['CAPTIONING_CAPTION_PORT']}/readyz"
     triton.stop()
     try:
-        ids = [r.json()["id"] for r in upload_all(pipeline, scene_images(6, seed=10010))]
+        ids = [r.json()["id"] for r in upload_all(pipeline, scene_images(6, seed=10010, tag=TAG))]
         time.sleep(5)
         assert [image_status(pipeline, i)["status"] for i in ids] == ["received"] * 6
         assert requests.get(caption_ready, timeout=10).status_code == 503

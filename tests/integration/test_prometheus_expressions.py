@@ -43,6 +43,8 @@ from tests.observability import (
     alerts, dashboards, label_values, probes, queries, query_variables, recording_rules, rules, substitute,
 )
 
+TAG = "prometheus"  # salts this module's uploads: ids no other test module shares
+
 SERVICES = {"ingest", "caption", "moderation", "indexing"}
 PHOTOS = 3  # of the demo's real photographs: each runs the classifier, detector and text reader
 
@@ -60,7 +62,7 @@ def prometheus(servers, pipeline, triton) -> Prometheus:
 @pytest.fixture(scope="module")
 def traffic(prometheus, pipeline, kafka) -> None:
     """Images through the whole pipeline, a search, a refused upload and a dead letter."""
-    images = [salted(Image.fromarray(photo.pixels()), "JPEG") for photo in REAL_PHOTOS[:PHOTOS]] + scene_images(3, seed=7117)
+    images = [salted(Image.fromarray(photo.pixels()), "JPEG", tag=TAG) for photo in REAL_PHOTOS[:PHOTOS]] + scene_images(3, seed=7117, tag=TAG)
     ids = [response.json()["id"] for response in upload_all(pipeline, images)]
     assert upload(pipeline, b"this is not an image").status_code in (400, 415)
     poison = Producer(kafka.client_config())

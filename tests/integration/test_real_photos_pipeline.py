@@ -25,12 +25,14 @@ from perception.tesseract import korean_font_path
 from tests.conftest import REPO_ROOT
 from tests.integration.pipeline_client import SESSION_SALT, salted, search, upload, upload_all, wait_for
 
+TAG = "real-photos"  # salts this module's uploads: ids no other test module shares
+
 SCENE_STUDENT = REPO_ROOT / "model_repository" / "scene_captioner" / "1" / "student"
 
 
 def salted_jpeg(pixels: np.ndarray, quality: int = 92) -> bytes:
     """JPEG bytes of the pixels with this session's salt: a new id, the same pixels."""
-    return salted(Image.fromarray(pixels), "JPEG", quality)
+    return salted(Image.fromarray(pixels), "JPEG", tag=TAG, quality=quality)
 
 
 def answer_of(status: dict, language: str) -> dict:
@@ -98,7 +100,7 @@ def test_every_new_format_and_a_rotated_phone_photo_are_captioned(pipeline) -> N
     cat = next(photo for photo in REAL_PHOTOS if photo.name == "chelsea")
     image = Image.fromarray(cat.pixels())
     formats = {"GIF": "image/gif", "BMP": "image/bmp", "TIFF": "image/tiff", "HEIF": "image/heic", "AVIF": "image/avif"}
-    uploads = {fmt: salted(image, fmt) for fmt in formats}
+    uploads = {fmt: salted(image, fmt, tag=TAG) for fmt in formats}
     # A phone photo: pixels stored rotated 90° counter-clockwise, EXIF orientation 6 says how to turn them back.
     exif = Image.Exif()
     exif[0x0112] = 6

@@ -35,9 +35,12 @@ from localinfra.settings import InfraConfig, LocalInfraSettings
 from tests.conftest import REPO_ROOT, free_port
 from tests.integration.pipeline_client import end_offsets, read_since, scene_images, upload_all, wait_for
 
-pytestmark = pytest.mark.own_run  # the other tests' pipeline consumes the same topics and doubles index.updated: `make scale-test`
+TAG = "scale-out"  # salts this module's uploads: ids no other test module shares
 
 CAPTION = "caption"
+# The session's pipeline reads the same topics and indexes these images too: the module's
+# indexing writes a table of its own name, and only its index.updated events are counted.
+TABLE = "captions_v2_scale"
 FIRST, AFTER_KILL, ON_VICTIM = 12, 12, 4  # images sent before and after the kill; of the latter, how many on the victim's partitions
 POOL = 72  # generated images the ones sent after the kill are picked from (fewer than 4 of 60 on 2 of 6 partitions: p < 1e-6)
 
@@ -92,6 +95,7 @@ def scaled(kafka, s3, triton, tmp_path_factory) -> Iterator[ScaledPipeline]:
         "CAPTIONING_LOCAL_STATE_DIR": str(state),
         "CAPTIONING_S3_BUCKET": bucket,
         "CAPTIONING_INDEXING_INDEX_PREFIX": index_prefix,
+        "CAPTIONING_INDEXING_TABLE": TABLE,
         "CAPTIONING_API_KEYS": "scale-key",
         "CAPTIONING_REVIEWER_KEYS": "scale-reviewer=scale-reviewer-key",
         "CAPTIONING_REVIEW_SIGNING_KEY": os.urandom(16).hex(),
@@ -155,7 +159,7 @@ def test_three_caption_replicas_share_the_partitions_and_a_killed_one_loses_noth
     assert f"{CAPTION}-2 images.uploaded[" in scaled.started  # the CLI printed the broker's view too
 
     starts = {topic: end_offsets(kafka, topic) for topic in ("images.uploaded", "captions.generated", "index.updated")}
-    pool = scene_images(POOL, seed=5005)
+    pool = scene_images(POOL, seed=5005, tag=TAG)
     first = upload_all(scaled, pool[:FIRST])
     assert [r.status_code for r in first] == [202] * len(first), [r.text for r in first if r.status_code != 202][:3]
 
@@ -190,7 +194,7 @@ def test_three_caption_replicas_share_the_partitions_and_a_killed_one_loses_noth
     captioned = Counter(key for key, _, _ in read_since(kafka, "captions.generated", starts["captions.generated"]))
     assert set(ids) <= set(captioned), sorted(set(ids) - set(captioned))
     print(f"captions.generated: {sum(captioned[i] for i in ids)} events for {len(ids)} images (repeats replay the uncommitted batch)")
-    indexed = Counter(key for key, _, _ in read_since(kafka, "index.updated", starts["index.updated"]))
+    indexed = Counter(key for key, _, event in read_since(kafka, "index.updated", starts["index.updated"]) if event and event.index_name == TABLE)
     assert {i: indexed[i] for i in ids} == {i: 1 for i in ids}
 
     survivors = members - {victim}
