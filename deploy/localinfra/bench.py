@@ -1,17 +1,21 @@
-"""``python -m localinfra.bench``: pipeline throughput with and without micro-batching, side by side.
+"""``python -m localinfra.bench``: pipeline throughput with and without micro-batching, side by side
+with Triton's ``captioner`` driven directly.
 
-Starts the servers and the services (whatever is not running yet), then for each
-caption batch size restarts the caption service with it, uploads a fresh set of
-generated images through the API, and measures until every image is announced on
-``index.updated``:
-end-to-end throughput, per-image latency from upload to caption and to index, and
-the mean batch size Triton executed (from Triton's own counters). Prints one table
-and the ratios against the first batch size; stops what it started.
+Starts the servers and the services (whatever is not running yet). First drives the
+``captioner`` model alone, one request per image with English and Korean as the caption
+service sends them, at several concurrencies: the captioner's limit on this machine.
+Then for each caption batch size restarts the caption service with it, uploads a fresh
+set of generated images through the API, and measures until every image is announced on
+``index.updated``: end-to-end throughput, per-image latency from upload to caption and to
+index, and the mean batch size Triton executed (from Triton's own counters). Prints one
+table, the ratios against the first batch size and against the captioner's limit; stops
+what it started.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import statistics
 import sys
@@ -30,9 +34,32 @@ from localinfra.demo import scene_images
 from localinfra.pipeline import PipelineService, local_api_key
 from localinfra.registry import start_missing
 from localinfra.settings import InfraConfig
+from services.caption.triton_captioner import TritonCaptioner
 from services.ingest.settings import IngestSettings
 
 INDEX_TOPIC = StageTopics("indexing").output(IndexUpdated)
+LANGUAGES = ["en", "ko"]
+
+
+def captioner_limit(settings: TritonSettings, images: list[bytes], concurrencies: list[int]) -> dict[int, float]:
+    """Images/s of the ``captioner`` model driven directly, per number of requests kept in flight."""
+
+    async def drive(concurrency: int) -> float:
+        captioner = TritonCaptioner(settings, "captioner")
+        pending = iter(images)
+
+        async def client() -> None:
+            for data in pending:
+                await captioner.caption(data, LANGUAGES)
+
+        try:
+            started = time.monotonic()
+            await asyncio.gather(*(client() for _ in range(concurrency)))
+            return len(images) / (time.monotonic() - started)
+        finally:
+            await captioner.close()
+
+    return {concurrency: asyncio.run(drive(concurrency)) for concurrency in concurrencies}
 
 
 def triton_counts(metrics_url: str, model: str = "captioner") -> tuple[float, float]:
@@ -121,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-sizes", default="1,32", help="caption micro-batch sizes to compare (default 1,32)")
     parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for one run to be indexed")
     parser.add_argument("--warmup", type=int, default=24, help="images pushed through, unmeasured, before the runs (default 24)")
+    parser.add_argument("--concurrencies", default="1,8,32,64", help="requests in flight when driving the captioner alone (default 1,8,32,64)")
     args = parser.parse_args(argv)
     config = InfraConfig()
     headers = {"X-API-Key": local_api_key(config)}
@@ -128,11 +156,15 @@ def main(argv: list[str] | None = None) -> int:
     metrics_url = TritonSettings().metrics_url
     started = []
     results: dict[int, dict[str, float]] = {}
+    limit: dict[int, float] = {}
     try:
         started = start_missing(config)
         seed = int.from_bytes(os.urandom(3), "big")  # fresh images: known ones would start no run
         if args.warmup:  # the first images pay for model loading and index creation: keep them out of the figures
             measure(ingest, headers, [data for _, data in scene_images(max(args.warmup // 3, 1), seed - 1)], config.kafka, metrics_url, args.timeout)
+        alone = [data for _, data in scene_images(args.images // 3, seed - 2)]
+        limit = captioner_limit(config.triton, alone, [int(n) for n in args.concurrencies.split(",")])
+        print("captioner alone: " + ", ".join(f"{rate:.1f} images/s at {n} in flight" for n, rate in limit.items()), flush=True)
         for run, batch_size in enumerate(int(size) for size in args.batch_sizes.split(",")):
             caption = PipelineService(config, "caption", env={"CAPTIONING_CAPTION_BATCH_SIZE": str(batch_size)})
             caption.stop()
@@ -147,11 +179,11 @@ def main(argv: list[str] | None = None) -> int:
             caption.start()  # leave a caption service that was running with its own settings
         for component in reversed(started):
             component.stop()
-    print_table(results)
+    print_table(results, limit)
     return 0
 
 
-def print_table(results: dict[int, dict[str, float]]) -> None:
+def print_table(results: dict[int, dict[str, float]], limit: dict[int, float]) -> None:
     """The figures of each run and the ratios against the first."""
     names = list(next(iter(results.values())))
     sizes = list(results)
@@ -166,6 +198,9 @@ def print_table(results: dict[int, dict[str, float]]) -> None:
             f"p50 upload-to-index x{results[size]['index_p50_s'] / base['index_p50_s']:.2f}, "
             f"Triton mean batch {results[size]['triton_mean_batch']:.1f} vs {base['triton_mean_batch']:.1f}"
         )
+    best = max(limit, key=limit.get)
+    for size in sizes:
+        print(f"batch {size}: x{results[size]['images_per_s'] / limit[best]:.2f} of the captioner alone ({limit[best]:.1f} images/s at {best} in flight)")
 
 
 if __name__ == "__main__":

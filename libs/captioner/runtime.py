@@ -84,20 +84,28 @@ class OnnxCaptioner:
         for language in set(languages):
             if language not in self.config.prompts:
                 raise ValueError(f"unsupported language {language!r}: this model captions in {', '.join(self.languages)}")
+        distinct: dict[bytes, int] = {}  # an image asked for in several languages is encoded once
+        first_rows, image_of_row = [], []
+        for row, image in enumerate(pixels):
+            if (key := image.tobytes()) not in distinct:
+                distinct[key] = len(first_rows)
+                first_rows.append(row)
+            image_of_row.append(distinct[key])
+        encoded = self.encoder.run(None, {"pixel_values": self.preprocess(pixels[first_rows])})[0]
+        image_of_row = np.array(image_of_row)
         results: list[Generated | None] = [None] * len(languages)
         by_length: dict[int, list[int]] = {}
         for index, language in enumerate(languages):
             by_length.setdefault(len(self.config.prompts[language]), []).append(index)
         for rows in by_length.values():  # rows sharing a prompt length decode together
             prompt = np.array([self.config.prompts[languages[i]] for i in rows], dtype=np.int64)
-            for row, generated in zip(rows, self._greedy(self.preprocess(pixels[rows]), prompt)):
+            for row, generated in zip(rows, self._greedy(encoded[image_of_row[rows]], prompt)):
                 results[row] = generated
         return results  # type: ignore[return-value]
 
-    def _greedy(self, inputs: np.ndarray, prompt: np.ndarray) -> list[Generated]:
+    def _greedy(self, encoded: np.ndarray, prompt: np.ndarray) -> list[Generated]:
         config = self.config
-        batch = inputs.shape[0]
-        encoded = self.encoder.run(None, {"pixel_values": inputs})[0]
+        batch = encoded.shape[0]
         past = {name: np.zeros((batch, config.decoder_heads, 0, config.head_dim), np.float32) for name in self.past_names}
         step_input = prompt
         tokens: list[list[int]] = [[] for _ in range(batch)]

@@ -112,16 +112,15 @@ class CaptionStage:
         languages = list(dict.fromkeys(language for language in image.event.languages if language)) or list(LANGUAGES)
         start = time.perf_counter()
         try:
-            results = await asyncio.gather(*(self.captioner.caption(image.data, language) for language in languages))
+            result = await self.captioner.caption(image.data, languages)
         except CaptionRejected as exc:
             image.outcome = Outcome.failed("image_rejected", str(exc))
             return
         image.inference_ms = (time.perf_counter() - start) * 1000
         image.captions = [
-            Caption(language=r.language, text=r.text, keywords=r.keywords, hashtags=hashtags(r.keywords), score=r.score) for r in results
+            Caption(language=c.language, text=c.text, keywords=c.keywords, hashtags=hashtags(c.keywords), score=c.score) for c in result.captions
         ]
-        first = results[0]  # tags, objects and text are the same in every language
-        image.findings = {"tags": first.tags, "objects": first.objects, "text_lines": first.text_lines, "route": first.route}
+        image.findings = {"tags": result.tags, "objects": result.objects, "text_lines": result.text_lines, "route": result.route}
 
     def _emit(self, event: CaptionGenerated) -> Emit:
         return Emit(self.output, event, event.image_id)

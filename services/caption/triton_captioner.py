@@ -1,4 +1,4 @@
-"""Asynchronous calls to Triton's ``captioner`` model over gRPC, one request per image and language.
+"""Asynchronous calls to Triton's ``captioner`` model over gRPC, one request per image with every language.
 
 Triton's dynamic batcher merges the concurrent requests into batched executions.
 A request the model rejects (undecodable image, unsupported language) raises
@@ -31,17 +31,24 @@ class TritonUnavailable(RuntimeError):
 
 
 @dataclass(frozen=True)
-class ModelCaption:
-    """What the model returned for one image in one language.
-
-    ``tags``, ``objects`` and ``text_lines`` are the decoded TAGS, OBJECTS and TEXT outputs
-    (the same for every language of an image); ``route`` names the captioner that answered.
-    """
+class LanguageCaption:
+    """The model's caption of an image in one language."""
 
     language: str
     text: str
     keywords: list[str]
     score: float
+
+
+@dataclass(frozen=True)
+class ModelCaption:
+    """What the model returned for one image: a caption per language and what it found.
+
+    ``tags``, ``objects`` and ``text_lines`` are the decoded TAGS, OBJECTS and TEXT outputs;
+    ``route`` names the captioner that answered.
+    """
+
+    captions: list[LanguageCaption]
     tags: list[dict]
     objects: list[dict]
     text_lines: list[dict]
@@ -74,12 +81,12 @@ class TritonCaptioner:
             raise TritonUnavailable(f"model metadata of {self.model_name}: {exc.message()}") from exc
         return max(metadata.get("versions", ["1"]), key=int)
 
-    async def caption(self, image: bytes, language: str) -> ModelCaption:
-        """Caption one encoded image in one language."""
+    async def caption(self, image: bytes, languages: list[str]) -> ModelCaption:
+        """Caption one encoded image in each of ``languages`` with one request."""
         image_input = InferInput("IMAGE", [1, 1], "BYTES")
         image_input.set_data_from_numpy(np.array([[image]], dtype=np.object_))
-        language_input = InferInput("LANGUAGE", [1, 1], "BYTES")
-        language_input.set_data_from_numpy(np.array([[language.encode()]], dtype=np.object_))
+        language_input = InferInput("LANGUAGE", [1, len(languages)], "BYTES")
+        language_input.set_data_from_numpy(np.array([[language.encode() for language in languages]], dtype=np.object_))
         try:
             result = await self._client.infer(
                 self.model_name,
@@ -92,11 +99,12 @@ class TritonCaptioner:
             if exc.status() in _PERMANENT:
                 raise CaptionRejected(exc.message()) from exc
             raise TritonUnavailable(f"{exc.status()}: {exc.message()}") from exc
+        texts, words, scores = (result.as_numpy(name)[0] for name in ("CAPTION", "KEYWORDS", "SCORE"))
         return ModelCaption(
-            language=language,
-            text=result.as_numpy("CAPTION")[0, 0].decode(),
-            keywords=json.loads(result.as_numpy("KEYWORDS")[0, 0]),
-            score=float(result.as_numpy("SCORE")[0, 0]),
+            captions=[
+                LanguageCaption(language, text.decode(), json.loads(found), float(score))
+                for language, text, found, score in zip(languages, texts, words, scores, strict=True)
+            ],
             tags=json.loads(result.as_numpy("TAGS")[0, 0]),
             objects=json.loads(result.as_numpy("OBJECTS")[0, 0]),
             text_lines=json.loads(result.as_numpy("TEXT")[0, 0]),

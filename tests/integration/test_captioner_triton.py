@@ -3,6 +3,7 @@ captioner, batching, correctness, per-request errors."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 
 import numpy as np
@@ -18,6 +19,7 @@ from captioning_common.settings import TritonSettings
 from captioning_common.triton import triton_client, wait_until_ready
 from perception.evaluation import score_answer
 from perception.real_photos import REAL_PHOTOS
+from services.caption.triton_captioner import CaptionRejected, TritonCaptioner
 from tests.conftest import REPO_ROOT
 from tests.integration.captioner_client import png_bytes, run
 from tests.integration.triton_metrics import counters, counters_after
@@ -114,3 +116,48 @@ def test_photos_and_scenes_in_one_burst_each_reach_their_captioner(captioner_tri
             assert answer["route"] == "real_world" and score.names_subject and not score.shape_words, (photo.name, answer)
         english, korean = photo_answers[2 * index : 2 * index + 2]
         assert (english["tags"], english["objects"]) == (korean["tags"], korean["objects"])  # understood once per image
+
+
+def test_one_request_carries_every_language_and_batches_with_single_language_requests(captioner_triton: TritonSettings) -> None:
+    """The caption service's client asks for English and Korean at once; other clients' one-language requests share the batches."""
+    scenes = scene_images(12, seed=13)
+    photos = [photo.jpeg() for photo in REAL_PHOTOS[:3]]
+    images = scenes + photos
+
+    async def burst():
+        captioner = TritonCaptioner(captioner_triton, MODEL)
+        try:
+            both = asyncio.gather(*(captioner.caption(data, ["en", "ko"]) for data in images))
+            korean_first = asyncio.gather(*(captioner.caption(data, ["ko", "en"]) for data in photos))
+            return await asyncio.gather(both, korean_first)
+        finally:
+            await captioner.close()
+
+    requests_before, executions_before = counters(captioner_triton, MODEL)
+    both, korean_first = asyncio.run(burst())
+    alone = run(captioner_triton, [(data, language) for data in images for language in ("en", "ko")])
+    requests_after, executions_after = counters_after(captioner_triton, MODEL, requests_before + len(images) + len(photos) + len(alone))
+    assert executions_after - executions_before < requests_after - requests_before, "the requests should have shared executions"
+
+    assert [[c.language for c in answer.captions] for answer in both] == [["en", "ko"]] * len(images)
+    reference = expected([data for data in scenes for _ in (0, 1)], ["en", "ko"] * len(scenes))
+    assert [c.text for answer in both[: len(scenes)] for c in answer.captions] == [g.text for g in reference]
+    assert [(c.text, c.keywords) for answer in both for c in answer.captions] == [(a["caption"], a["keywords"]) for a in alone]
+    assert [c.score for answer in both for c in answer.captions] == pytest.approx([a["score"] for a in alone], abs=1e-4)
+    assert [a.route for a in both] == ["scene_world"] * len(scenes) + ["real_world"] * len(photos)
+    for answer, reversed_answer in zip(both[len(scenes) :], korean_first):
+        assert [(c.language, c.text) for c in reversed_answer.captions] == [(c.language, c.text) for c in reversed(answer.captions)]
+        assert (reversed_answer.tags, reversed_answer.objects) == (answer.tags, answer.objects)
+
+
+@pytest.mark.parametrize("languages, reason", [(["en", "en"], "twice"), (["en", "fr"], "unsupported language 'fr'"), ([], "LANGUAGE")])
+def test_a_request_with_bad_languages_is_rejected_with_its_reason(captioner_triton: TritonSettings, languages: list[str], reason: str) -> None:
+    async def ask():
+        captioner = TritonCaptioner(captioner_triton, MODEL)
+        try:
+            return await captioner.caption(scene_images(1, seed=17)[0], languages)
+        finally:
+            await captioner.close()
+
+    with pytest.raises(CaptionRejected, match=reason):
+        asyncio.run(ask())

@@ -3,8 +3,9 @@
 Each image is decoded once (every supported format, EXIF orientation applied), then
 routed: images of the generated scene world go to ``scene_captioner``; every other image
 goes to ``classifier``, ``detector`` and ``text_reader``, and its captions are built from
-what they found (``perception.composition``, ``perception.grounded``). An image sent in
-several requests of one batch (one per language) is understood once.
+what they found (``perception.composition``, ``perception.grounded``). A request carries
+each image once with every language wanted (``LANGUAGE`` ``[B, n]``, ragged across the
+batch); an image sent in several requests of one batch is still understood once.
 
 A request with bad input (undecodable, too large, unknown language) fails alone with
 INVALID_ARG; a sub-model failure fails the batch with INTERNAL, which clients retry.
@@ -30,8 +31,8 @@ class SubModelError(RuntimeError):
     """A model the composition calls failed; the whole batch is retried by its clients."""
 
 
-def _strings(values: list[str]) -> np.ndarray:
-    return np.array([[value.encode()] for value in values], dtype=np.object_)
+def _strings(rows: list[list[str]]) -> np.ndarray:
+    return np.array([[value.encode() for value in row] for row in rows], dtype=np.object_)
 
 
 def run_bls(model: str, inputs: dict[str, np.ndarray], outputs: list[str]) -> dict[str, np.ndarray]:
@@ -63,38 +64,41 @@ class TritonPythonModel:
         self.max_bytes = int(params.get("max_image_bytes", str(20 * 1024 * 1024)))
         self.max_pixels = int(params.get("max_image_pixels", str(40_000_000)))
 
-    def _rows(self, request):
+    def _rows(self, request) -> list[tuple[bytes, list[str]]]:
+        """(image bytes, languages) of each row of the request; ValueError naming what is wrong."""
         images = pb_utils.get_input_tensor_by_name(request, "IMAGE").as_numpy().reshape(-1)
-        languages = pb_utils.get_input_tensor_by_name(request, "LANGUAGE").as_numpy().reshape(-1)
-        if len(images) != len(languages):
-            raise ValueError("IMAGE and LANGUAGE must have the same batch size")
+        languages = pb_utils.get_input_tensor_by_name(request, "LANGUAGE").as_numpy()
+        if languages.ndim != 2 or languages.shape[0] != len(images) or languages.shape[1] == 0:
+            raise ValueError(f"LANGUAGE must be [B, n] with n >= 1 languages for each of the B images, got {list(languages.shape)}")
         rows = []
-        for data, language in zip(images, languages):
-            language = language.decode() if isinstance(language, bytes) else str(language)
-            if language not in LANGUAGES:
-                raise ValueError(f"unsupported language {language!r}: use one of {', '.join(LANGUAGES)}")
+        for data, wanted in zip(images, languages):
+            wanted = [language.decode() if isinstance(language, bytes) else str(language) for language in wanted]
+            for language in wanted:
+                if language not in LANGUAGES:
+                    raise ValueError(f"unsupported language {language!r}: use one of {', '.join(LANGUAGES)}")
+            if len(set(wanted)) != len(wanted):
+                raise ValueError(f"LANGUAGE names a language twice: {wanted}")
             data = bytes(data)
             if not data:
                 raise ValueError("empty image")
             if len(data) > self.max_bytes:
                 raise ValueError(f"image of {len(data)} bytes exceeds the limit of {self.max_bytes}")
-            rows.append((data, language))
+            rows.append((data, wanted))
         return rows
 
     def execute(self, requests):
         responses = [None] * len(requests)
-        accepted = []  # (request index, [(image key, language)])
+        accepted = []  # (request index, [(image key, languages)])
         images, order = {}, []
         for index, request in enumerate(requests):
             try:
-                rows = self._rows(request)
                 keys = []
-                for data, language in rows:
+                for data, languages in self._rows(request):
                     key = hashlib.sha256(data).digest()
                     if key not in images:
                         images[key] = (data, open_upright(data, self.max_pixels))
                         order.append(key)
-                    keys.append((key, language))
+                    keys.append((key, languages))
                 accepted.append((index, keys))
             except ValueError as exc:
                 responses[index] = error_response(str(exc), pb_utils.TritonError.INVALID_ARG)
@@ -102,11 +106,14 @@ class TritonPythonModel:
             return responses
         try:
             understood = dict(zip(order, self.composer.understand([images[key][1] for key in order])))
-            scene_captions = iter(
-                self.composer.scene_captions(
-                    [(images[key][0], language) for _, keys in accepted for key, language in keys if understood[key].route == SCENE_WORLD]
-                )
-            )
+            scene_rows = [
+                (images[key][0], language)
+                for _, keys in accepted
+                for key, languages in keys
+                if understood[key].route == SCENE_WORLD
+                for language in languages
+            ]
+            scene_captions = iter(self.composer.scene_captions(scene_rows))
         except SubModelError as exc:
             for index, _ in accepted:
                 responses[index] = error_response(str(exc), pb_utils.TritonError.INTERNAL)
@@ -114,20 +121,25 @@ class TritonPythonModel:
         findings = {key: findings_json(understanding.findings) for key, understanding in understood.items()}
         for index, keys in accepted:
             values = {name: [] for name in OUTPUTS}
-            for key, language in keys:
+            for key, languages in keys:
                 understanding = understood[key]
-                if understanding.route == SCENE_WORLD:
-                    caption, words, score = next(scene_captions)
-                else:
-                    grounded = describe(understanding.findings, language)
-                    caption, words, score = grounded.text, keywords(understanding.findings, language), grounded.score
-                values["CAPTION"].append(caption)
-                values["KEYWORDS"].append(json.dumps(words, ensure_ascii=False))
-                values["SCORE"].append(score)
+                captions, words, scores = [], [], []
+                for language in languages:
+                    if understanding.route == SCENE_WORLD:
+                        caption, found_words, score = next(scene_captions)
+                    else:
+                        grounded = describe(understanding.findings, language)
+                        caption, found_words, score = grounded.text, keywords(understanding.findings, language), grounded.score
+                    captions.append(caption)
+                    words.append(json.dumps(found_words, ensure_ascii=False))
+                    scores.append(score)
+                values["CAPTION"].append(captions)
+                values["KEYWORDS"].append(words)
+                values["SCORE"].append(scores)
                 for name, text in findings[key].items():
-                    values[name].append(text)
-                values["ROUTE"].append(understanding.route)
+                    values[name].append([text])
+                values["ROUTE"].append([understanding.route])
             tensors = [pb_utils.Tensor(name, _strings(values[name])) for name in OUTPUTS if name != "SCORE"]
-            tensors.append(pb_utils.Tensor("SCORE", np.array([[s] for s in values["SCORE"]], dtype=np.float32)))
+            tensors.append(pb_utils.Tensor("SCORE", np.array(values["SCORE"], dtype=np.float32)))
             responses[index] = pb_utils.InferenceResponse(output_tensors=tensors)
         return responses

@@ -1,8 +1,9 @@
-"""Triton python-backend model ``captioner``: image bytes + language -> caption, keywords, score.
+"""Triton python-backend model ``scene_captioner``: image bytes + language -> caption, keywords, score.
 
 Requests are decoded one by one, so an image that is corrupt, too large or in an
 unsupported format fails only its own request; the valid images of every request in
-the dynamic batch are captioned in one ONNX Runtime run.
+the dynamic batch are captioned in one ONNX Runtime run. An image asked for in several
+languages is decoded and encoded once.
 """
 
 import json
@@ -42,7 +43,8 @@ class TritonPythonModel:
         self.max_bytes = int(params.get("max_image_bytes", str(20 * 1024 * 1024)))
         self.max_pixels = int(params.get("max_image_pixels", str(40_000_000)))
 
-    def _decode(self, request):
+    def _decode(self, request, seen: dict[bytes, np.ndarray]):
+        """(pixels, languages) of the request's rows; an image already in ``seen`` is not decoded again."""
         images = pb_utils.get_input_tensor_by_name(request, "IMAGE").as_numpy().reshape(-1)
         languages = pb_utils.get_input_tensor_by_name(request, "LANGUAGE").as_numpy().reshape(-1)
         if len(images) != len(languages):
@@ -56,16 +58,19 @@ class TritonPythonModel:
                 raise ValueError(f"image of {len(data)} bytes exceeds the limit of {self.max_bytes}")
             if len(data) == 0:
                 raise ValueError("empty image")
-            pixels.append(decode_image(bytes(data), self.captioner.config.image_size, self.max_pixels))
+            data = bytes(data)
+            if data not in seen:
+                seen[data] = decode_image(data, self.captioner.config.image_size, self.max_pixels)
+            pixels.append(seen[data])
             langs.append(language)
         return pixels, langs
 
     def execute(self, requests):
         responses = [None] * len(requests)
-        decoded = []
+        decoded, seen = [], {}
         for index, request in enumerate(requests):
             try:
-                pixels, languages = self._decode(request)
+                pixels, languages = self._decode(request, seen)
                 decoded.append((index, pixels, languages))
             except ValueError as exc:
                 responses[index] = _error(str(exc))

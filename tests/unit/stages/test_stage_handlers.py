@@ -19,7 +19,7 @@ from captioning_events.v1.image_pb2 import ImageSubmitted, ImageUploaded
 from captioning_events.v1.index_pb2 import IndexOperation
 from captioning_events.v1.moderation_pb2 import ModerationVerdict, ReviewDecision, Verdict
 from services.caption.stage import CaptionStage
-from services.caption.triton_captioner import CaptionRejected, ModelCaption
+from services.caption.triton_captioner import CaptionRejected, LanguageCaption, ModelCaption
 from services.indexing.stage import IndexingStage
 from services.ingest.intake import Intake
 from services.ingest.settings import IngestSettings
@@ -49,17 +49,17 @@ class FakeCaptioner:
     model_name = "captioner"
 
     def __init__(self) -> None:
-        self.calls: list[tuple[bytes, str]] = []
+        self.calls: list[tuple[bytes, list[str]]] = []
         self.rejected: set[bytes] = set()
 
     async def served_version(self) -> str:
         return "2"
 
-    async def caption(self, image: bytes, language: str) -> ModelCaption:
-        self.calls.append((image, language))
+    async def caption(self, image: bytes, languages: list[str]) -> ModelCaption:
+        self.calls.append((image, languages))
         if image in self.rejected:
             raise CaptionRejected("cannot decode")
-        return ModelCaption(language, f"a cat ({language})", ["cat"], 0.9, [], [], [], "real_world")
+        return ModelCaption([LanguageCaption(language, f"a cat ({language})", ["cat"], 0.9) for language in languages], [], [], [], "real_world")
 
 
 @pytest.fixture
@@ -79,9 +79,10 @@ def upload(records, name: str, data: bytes | None) -> ImageUploaded:
 
 def test_caption_two_copies_of_an_image_in_a_batch_are_captioned_once_with_one_event(caption) -> None:
     stage, captioner, records = caption
-    event = upload(records, "a", png())
+    data = png()
+    event = upload(records, "a", data)
     first, second = stage.handle([inbound(event, "images.uploaded", 0), inbound(event, "images.uploaded", 1)])
-    assert first is second and len(captioner.calls) == 2  # one call per language, not per copy
+    assert first is second and captioner.calls == [(data, ["en", "ko"])]  # one call per image with every language, not per copy
     (emit,) = first.events
     assert emit.topic == "captions.generated" and [c.text for c in emit.event.captions] == ["a cat (en)", "a cat (ko)"]
     assert first.records[0].stage == "captions"
@@ -93,7 +94,7 @@ def test_caption_reuses_the_record_of_the_same_model_version(caption) -> None:
     (done,) = stage.handle([inbound(event, "images.uploaded")])
     records.put(event.image_id, "captions", done.records[0].body)
     (again,) = stage.handle([inbound(event, "images.uploaded")])
-    assert again.result == "reused" and not again.records and len(captioner.calls) == 2
+    assert again.result == "reused" and not again.records and len(captioner.calls) == 1
     assert again.events[0].event.generated_at == done.events[0].event.generated_at
 
 
