@@ -163,12 +163,18 @@ def test_helm_install_waits_for_a_ready_release(kube: LocalKube, values_file: Pa
 
 def _assert_ready_on_fake_nodes(kube: LocalKube) -> None:
     """Every Deployment fully ready; its pods Running on kwok's nodes; Triton's pods hold a GPU."""
-    deployments = _list(kube, f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments")
+    # helm's wait reads the new ReplicaSets; the deployment controller copies their counts
+    # into each Deployment's status asynchronously, so the test waits for it to catch up.
+    deadline = time.monotonic() + 30
+    while True:
+        deployments = _list(kube, f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments")
+        behind = [d for d in deployments if not d["status"].get("readyReplicas") == d["spec"]["replicas"] == d["status"].get("updatedReplicas")]
+        if not behind:
+            break
+        assert time.monotonic() < deadline, f"Deployments not fully ready 30 s after helm's wait: {[(d['metadata']['name'], d['status']) for d in behind]}"
+        time.sleep(0.5)
     components = {d["metadata"]["labels"]["app.kubernetes.io/component"] for d in deployments}
     assert components == {"ingest", "caption", "moderation", "indexing", "console", "triton"}
-    for deployment in deployments:
-        status = deployment["status"]
-        assert status.get("readyReplicas") == deployment["spec"]["replicas"] == status.get("updatedReplicas"), deployment
 
     fake_nodes = {node["metadata"]["name"] for node in _list(kube, "/api/v1/nodes")}
     running = _list(kube, f"/api/v1/namespaces/{NAMESPACE}/pods", fieldSelector="status.phase=Running")
