@@ -7,9 +7,10 @@ service sends them, at several concurrencies: the captioner's limit on this mach
 Then for each caption batch size restarts the caption service with it, uploads a fresh
 set of generated images through the API, and measures until every image is announced on
 ``index.updated``: end-to-end throughput, per-image latency from upload to caption and to
-index, and the mean batch size Triton executed (from Triton's own counters). Prints one
-table, the ratios against the first batch size and against the captioner's limit; stops
-what it started.
+index, the mean batch size Triton executed (from Triton's own counters), and the CPU
+milliseconds each component (Kafka, MinIO, Triton with its model processes, each
+service) spent per image, read from ``/proc``. Prints the tables, the ratios against the
+first batch size and against the captioner's limit; stops what it started.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from confluent_kafka import Consumer, TopicPartition
 from captioning_common.kafka import StageTopics, watermarks
 from captioning_common.settings import KafkaSettings, TritonSettings
 from captioning_events.v1.index_pb2 import IndexUpdated
+from localinfra.cpu_time import cpu_by_component, cpu_ms_per_item
 from localinfra.demo import scene_images
 from localinfra.pipeline import PipelineService, local_api_key
 from localinfra.registry import start_missing
@@ -91,11 +93,14 @@ def _settled_unindexed(ingest: str, headers: dict[str, str], image_id: str) -> b
     return status["status"] == "failed" or status["verdict"] in ("review", "reject")
 
 
-def measure(ingest: str, headers: dict[str, str], images: list[bytes], kafka: KafkaSettings, metrics_url: str, timeout_s: float) -> dict[str, float]:
+def measure(ingest: str, headers: dict[str, str], images: list[bytes], config: InfraConfig, timeout_s: float) -> dict[str, float]:
     """Upload ``images`` concurrently and wait (on ``index.updated``) until each is indexed or settled otherwise.
 
-    Returns the run's figures; throughput and latencies count the indexed images.
+    Returns the run's figures (throughput and latencies count the indexed images) and, under
+    ``cpu_ms_per_image``, the CPU milliseconds each component spent per uploaded image.
     """
+    kafka, metrics_url = config.kafka, config.triton.metrics_url
+    cpu_before = cpu_by_component(config)
     before = triton_counts(metrics_url)
     consumer = _index_events_from_now(kafka)
     try:
@@ -122,6 +127,7 @@ def measure(ingest: str, headers: dict[str, str], images: list[bytes], kafka: Ka
     finally:
         consumer.close()
     after = triton_counts(metrics_url)
+    cpu = cpu_ms_per_item(cpu_before, cpu_by_component(config), len(images))
     statuses = [requests.get(f"{ingest}/v1/images/{image_id}", headers=headers, timeout=30).json() for image_id in ids]
     statuses = [status for status in statuses if status["status"] == "indexed"]
     to_caption = [_seconds_between(s["received_at"], s["captioned_at"]) for s in statuses]
@@ -138,6 +144,7 @@ def measure(ingest: str, headers: dict[str, str], images: list[bytes], kafka: Ka
         "index_p50_s": statistics.median(to_index),
         "index_p95_s": statistics.quantiles(to_index, n=20)[-1],
         "triton_mean_batch": (after[0] - before[0]) / executions if executions else 0.0,
+        "cpu_ms_per_image": cpu,
     }
 
 
@@ -153,24 +160,27 @@ def main(argv: list[str] | None = None) -> int:
     config = InfraConfig()
     headers = {"X-API-Key": local_api_key(config)}
     ingest = f"http://127.0.0.1:{IngestSettings().port}"
-    metrics_url = TritonSettings().metrics_url
     started = []
     results: dict[int, dict[str, float]] = {}
     limit: dict[int, float] = {}
+    limit_cpu: dict[str, float] = {}
     try:
         started = start_missing(config)
         seed = int.from_bytes(os.urandom(3), "big")  # fresh images: known ones would start no run
         if args.warmup:  # the first images pay for model loading and index creation: keep them out of the figures
-            measure(ingest, headers, [data for _, data in scene_images(max(args.warmup // 3, 1), seed - 1)], config.kafka, metrics_url, args.timeout)
+            measure(ingest, headers, [data for _, data in scene_images(max(args.warmup // 3, 1), seed - 1)], config, args.timeout)
         alone = [data for _, data in scene_images(args.images // 3, seed - 2)]
-        limit = captioner_limit(config.triton, alone, [int(n) for n in args.concurrencies.split(",")])
+        concurrencies = [int(n) for n in args.concurrencies.split(",")]
+        cpu_before = cpu_by_component(config)
+        limit = captioner_limit(config.triton, alone, concurrencies)
+        limit_cpu = cpu_ms_per_item(cpu_before, cpu_by_component(config), len(alone) * len(concurrencies))
         print("captioner alone: " + ", ".join(f"{rate:.1f} images/s at {n} in flight" for n, rate in limit.items()), flush=True)
         for run, batch_size in enumerate(int(size) for size in args.batch_sizes.split(",")):
             caption = PipelineService(config, "caption", env={"CAPTIONING_CAPTION_BATCH_SIZE": str(batch_size)})
             caption.stop()
             caption.start()
             images = [data for _, data in scene_images(args.images // 3, seed + run * 1_000_003)]
-            results[batch_size] = measure(ingest, headers, images, config.kafka, metrics_url, args.timeout)
+            results[batch_size] = measure(ingest, headers, images, config, args.timeout)
             print(f"batch size {batch_size}: {results[batch_size]['images_per_s']:.1f} images/s", flush=True)
     finally:
         caption = PipelineService(config, "caption")
@@ -179,18 +189,24 @@ def main(argv: list[str] | None = None) -> int:
             caption.start()  # leave a caption service that was running with its own settings
         for component in reversed(started):
             component.stop()
-    print_table(results, limit)
+    print_table(results, limit, limit_cpu)
     return 0
 
 
-def print_table(results: dict[int, dict[str, float]], limit: dict[int, float]) -> None:
-    """The figures of each run and the ratios against the first."""
-    names = list(next(iter(results.values())))
+def print_table(results: dict[int, dict], limit: dict[int, float], limit_cpu: dict[str, float]) -> None:
+    """The figures of each run, the CPU each component spent per image, and the ratios."""
     sizes = list(results)
+    names = [name for name in results[sizes[0]] if name != "cpu_ms_per_image"]
     print("\n| figure | " + " | ".join(f"batch {size}" for size in sizes) + " |")
     print("|---|" + "---|" * len(sizes))
     for name in names:
         print(f"| {name} | " + " | ".join(f"{results[size][name]:.3g}" for size in sizes) + " |")
+    print("\n| CPU ms per image | captioner alone | " + " | ".join(f"batch {size}" for size in sizes) + " |")
+    print("|---|---|" + "---|" * len(sizes))
+    for component in results[sizes[0]]["cpu_ms_per_image"]:
+        alone = f"{limit_cpu[component]:.1f}" if component in limit_cpu else "-"
+        print(f"| {component} | {alone} | " + " | ".join(f"{results[size]['cpu_ms_per_image'].get(component, 0.0):.1f}" for size in sizes) + " |")
+    print("| all | " + f"{sum(limit_cpu.values()):.1f} | " + " | ".join(f"{sum(results[size]['cpu_ms_per_image'].values()):.1f}" for size in sizes) + " |")
     base = results[sizes[0]]
     for size in sizes[1:]:
         print(
