@@ -38,6 +38,8 @@ STATIC = Path(__file__).resolve().parent / "static"
 IMAGE_ID = re.compile(IMAGE_ID_PATTERN)
 HEARTBEAT_S = 15.0
 SNAPSHOT_CONCURRENCY = 8
+PROGRESS = ("received", "captioned", "moderated", "indexed")  # the statuses an image moves through, in order
+CATCH_UP_S = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)  # pauses before reading again a view still behind its event
 # The pages load nothing from elsewhere; images come from the bucket's presigned URLs and from the files picked.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' blob: data: http: https:; script-src 'self'; style-src 'self'; "
@@ -195,6 +197,26 @@ async def _snapshot(upstream: Upstream, image_ids: set[str], key: str) -> list[d
     return [view for view in await asyncio.gather(*(one(i) for i in sorted(image_ids))) if view is not None]
 
 
+async def view_showing(upstream: Upstream, update: Update, key: str) -> dict[str, Any] | None:
+    """The image's view once it shows the stage ``update`` announces, or as it is after a few tries.
+
+    A stage writes its completion marks (indexing's ``indexed_at``) just after its event
+    is acknowledged, so a view read at once may still be one step behind the event.
+    """
+    view = await upstream.image_status(update.image_id, key)
+    for pause in CATCH_UP_S:
+        if view is None or not behind(view.get("status", ""), update.stage):
+            break
+        await asyncio.sleep(pause)
+        view = await upstream.image_status(update.image_id, key)
+    return view
+
+
+def behind(status: str, stage: str) -> bool:
+    """Whether an image in ``status`` has not yet reached ``stage`` of the pipeline."""
+    return status in PROGRESS and stage in PROGRESS and PROGRESS.index(status) < PROGRESS.index(stage)
+
+
 async def _stream(feed: PipelineFeed, upstream: Upstream, subscriber: Subscriber, key: str) -> AsyncIterator[str]:
     """Each followed image's view, then one event per update of a followed image (its view read again) or of the queue.
 
@@ -219,7 +241,7 @@ async def _stream(feed: PipelineFeed, upstream: Upstream, subscriber: Subscriber
                 continue
             if update.image_id in subscriber.image_ids:
                 try:
-                    view = await upstream.image_status(update.image_id, key)
+                    view = await view_showing(upstream, update, key)
                 except ApiError as exc:
                     yield sse("error", {"code": exc.code, "message": exc.message})
                     return

@@ -23,6 +23,7 @@ from captioning_common.metrics import PipelineMetrics
 from captioning_common.records import is_image_id
 from captioning_common.settings import KafkaSettings
 from captioning_events.v1.dead_letter_pb2 import DeadLetter
+from captioning_events.v1.index_pb2 import IndexOperation, IndexUpdated
 from captioning_events.v1.moderation_pb2 import ModerationVerdict, Verdict
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,8 @@ def update_of(topic: str, headers, value: bytes | None, queue_topic: str) -> Upd
         if topic == queue_topic:
             return Update(topic, image_id, "moderated", "held")
         return Update(topic, image_id, "moderated", "" if event.verdict == Verdict.VERDICT_REVIEW else "released")
+    if isinstance(event, IndexUpdated) and event.operation == IndexOperation.INDEX_OPERATION_DELETE:
+        return Update(topic, image_id, "moderated")  # taken out of the index: moderated, not indexed
     stage = STAGE_OF_EVENT.get(type(event).__name__)
     return Update(topic, image_id, stage) if stage else None
 

@@ -290,6 +290,10 @@ def test_a_dead_letter_replayed_from_the_console_completes(page: Page, pipeline,
     expect(row).to_contain_text("object_missing")
     expect(row).to_contain_text("ingest")
     row.get_by_role("checkbox").check()
+    shown = row.element_handle()
+    page.get_by_role("button", name="Refresh").click()
+    page.wait_for_function("row => !row.isConnected", arg=shown)  # the list was read and drawn again
+    expect(row.get_by_role("checkbox")).to_be_checked()  # the operator's pick survives a refresh
     screenshot(page, "dead-letters")
     page.get_by_role("button", name="Replay selected").click()
     expect(page.locator("#notice")).to_contain_text("Replayed 1 of 1 to images.submitted")

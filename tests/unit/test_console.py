@@ -15,13 +15,13 @@ from captioning_common.metrics import PipelineMetrics
 from captioning_common.settings import ServiceSettings
 from captioning_events.v1.dead_letter_pb2 import DeadLetter
 from captioning_events.v1.image_pb2 import ImageUploaded
-from captioning_events.v1.index_pb2 import IndexUpdated
+from captioning_events.v1.index_pb2 import IndexOperation, IndexUpdated
 from captioning_events.v1.moderation_pb2 import ModerationVerdict, Verdict
 from localinfra.pipeline import PipelineService, local_operator_env
 from localinfra.settings import InfraConfig, LocalInfraSettings
 from services.console.access import ConsoleAccess
-from services.console.api import create_app
-from services.console.feed import PipelineFeed, Subscriber, feed_topics, update_of
+from services.console.api import create_app, view_showing
+from services.console.feed import PipelineFeed, Subscriber, Update, feed_topics, update_of
 from services.console.settings import ConsoleSettings
 
 IMAGE = "ab" * 32
@@ -101,6 +101,8 @@ def test_records_become_updates_of_their_image() -> None:
     assert {"images.uploaded", "captions.generated", "captions.moderated", "index.updated", "images.submitted.dlq"} <= set(live)
     assert update_of("images.uploaded", *_record(ImageUploaded(image_id=IMAGE)), queue).stage == "received"
     assert update_of("index.updated", *_record(IndexUpdated(image_id=IMAGE)), queue).stage == "indexed"
+    removed = IndexUpdated(image_id=IMAGE, operation=IndexOperation.INDEX_OPERATION_DELETE)
+    assert update_of("index.updated", *_record(removed), queue).stage == "moderated"
     held = update_of(queue, *_record(ModerationVerdict(image_id=IMAGE, verdict=Verdict.VERDICT_REVIEW)), queue)
     assert (held.stage, held.queue) == ("moderated", "held")
     approved = update_of("captions.moderated", *_record(ModerationVerdict(image_id=IMAGE, verdict=Verdict.VERDICT_APPROVE)), queue)
@@ -138,6 +140,36 @@ def test_the_feed_keeps_the_held_ids_and_tells_only_the_streams_that_follow() ->
     assert [(u.topic, u.stage) for u in followed] == [("images.uploaded", "received"), ("moderation.review", "moderated")]
     assert [(u.image_id, u.queue) for u in queue] == [(other, "held"), (IMAGE, "held"), (other, "released")]  # released once
     assert feed.held() == [IMAGE]
+
+
+class _Upstream:
+    """The ingest API as the console sees it: an image whose status advances after some reads."""
+
+    def __init__(self, statuses: list[str]) -> None:
+        self.statuses = statuses
+        self.reads = 0
+
+    async def image_status(self, image_id: str, key: str) -> dict:
+        status = self.statuses[min(self.reads, len(self.statuses) - 1)]
+        self.reads += 1
+        return {"id": image_id, "status": status}
+
+
+@pytest.mark.parametrize(
+    "statuses, stage, shown, reads",
+    [
+        (["moderated", "moderated", "indexed"], "indexed", "indexed", 3),  # the mark lands just after the event
+        (["indexed"], "indexed", "indexed", 1),
+        (["indexed"], "captioned", "indexed", 1),  # already further than the event: shown at once
+        (["failed"], "indexed", "failed", 1),
+        (["moderated"], "moderated", "moderated", 1),
+        (["captioned"], "indexed", "captioned", 7),  # never catches up: shown as it is after the last try
+    ],
+)
+def test_a_view_behind_its_event_is_read_again_until_it_shows_the_stage(statuses, stage, shown, reads) -> None:
+    upstream = _Upstream(statuses)
+    view = asyncio.run(view_showing(upstream, Update("index.updated", IMAGE, stage), "key"))
+    assert (view["status"], upstream.reads) == (shown, reads)
 
 
 class _Queue:

@@ -15,6 +15,7 @@ const state = {
   stream: null, // AbortController of the one live stream
   reopen: null,
   screen: '',
+  letterLoads: 0, // loads of the dead-letter list started: only the newest may render
 };
 
 const $ = (selector, root = document) => root.querySelector(selector);
@@ -449,25 +450,32 @@ async function loadLetters() {
   const topic = $('#dlq-topic').value;
   const rows = $('#letters tbody');
   if (!topic) return;
+  const load = ++state.letterLoads;
   $('#dlq-summary').textContent = 'Reading…';
   try {
     const { body } = await api('/api/dead-letters/' + encodeURIComponent(topic));
-    if ($('#dlq-topic').value !== topic) return; // another topic was chosen meanwhile
-    rows.replaceChildren(...body.letters.map(letterRow));
+    if (load !== state.letterLoads || $('#dlq-topic').value !== topic) return; // a newer load is under way
+    // The operator's picks survive a refresh: the same letter of the same topic stays selected.
+    const picked = new Set([...rows.querySelectorAll('.pick:checked')]
+      .filter((box) => box.dataset.topic === topic).map((box) => `${box.dataset.partition}:${box.dataset.offset}`));
+    rows.replaceChildren(...body.letters.map((letter) => letterRow(letter, topic, picked)));
     $('#select-all').checked = false;
     $('#dlq-summary').textContent = `${topic}: ${body.records} record${body.records === 1 ? '' : 's'}, the newest ${body.letters.length} shown`;
   } catch (error) {
+    if (load !== state.letterLoads) return;
     rows.replaceChildren();
     $('#dlq-summary').textContent = `The dead letters could not be read: ${error.message}`;
   }
 }
 
-function letterRow(letter) {
+function letterRow(letter, topic, picked) {
   const position = `${letter.partition}:${letter.offset}`;
+  const replayable = letter.code !== 'not_a_dead_letter';
   return h('tr', { dataset: { position, key: letter.key || '' } },
     h('td', {}, h('input', {
       type: 'checkbox', class: 'pick', 'aria-label': `Select the letter at ${position}`,
-      dataset: { partition: letter.partition, offset: letter.offset }, disabled: letter.code === 'not_a_dead_letter',
+      dataset: { topic, partition: letter.partition, offset: letter.offset }, disabled: !replayable,
+      checked: replayable && picked.has(position),
     })),
     h('td', {}, position),
     h('td', {}, letter.stage || ''),
