@@ -59,7 +59,7 @@ eval: install model-repository  ## evaluate teacher and student (reports/caption
 demo: install model-repository  ## run the whole pipeline end to end on generated images, then stop what it started
 	$(PY) -m localinfra.demo
 
-bench: install model-repository  ## pipeline throughput and latency with caption micro-batches of 1 and 32, side by side
+bench: install model-repository  ## the pipeline side by side with its models alone and a plain transformers loop: bursts, open-loop latency, scale-out, CPU per component; reports/bench.json and plots
 	$(PY) -m localinfra.bench
 
 up: install model-repository  ## install (first run) and start Kafka, S3, Triton and the four services, and leave them running

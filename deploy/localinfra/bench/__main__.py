@@ -1,222 +1,192 @@
-"""``python -m localinfra.bench``: pipeline throughput with and without micro-batching, side by side
-with Triton's ``captioner`` driven directly.
+"""``python -m localinfra.bench``: the pipeline side by side with its models alone and with the
+loop a new user would write, in one run on one machine.
 
-Starts the servers and the services (whatever is not running yet). First drives the
-``captioner`` model alone, one request per image with English and Korean as the caption
-service sends them, at several concurrencies: the captioner's limit on this machine.
-Then for each caption batch size restarts the caption service with it, uploads a fresh
-set of generated images through the API, and measures until every image is announced on
-``index.updated``: end-to-end throughput, per-image latency from upload to caption and to
-index, the mean batch size Triton executed (from Triton's own counters), and the CPU
-milliseconds each component (Kafka, MinIO, Triton with its model processes, each
-service) spent per image, read from ``/proc``. Prints the tables, the ratios against the
-first batch size and against the captioner's limit; stops what it started.
+Starts what is not running, pushes warm-up images through, then measures:
+
+1. **Models alone.** Triton's ``captioner`` driven as the caption service drives it (one
+   request per image, English and Korean) at several numbers of requests in flight: the
+   captioner's limit here. The models the moderation and indexing services run in process
+   (NudeNet, the caption text checks, the multilingual embedder), each alone; together
+   with the captioner they give the models' limit. Triton's ``scene_captioner`` (the trained
+   student) alone, and a plain ``transformers`` loop (``generate`` per image and language)
+   on the same checkpoint.
+2. **Pipeline, burst.** For each caption micro-batch size, the caption service restarted with
+   it, a fresh set of generated images uploaded at once, measured until every image is
+   announced on ``index.updated``: images/s, latency upload to caption and to index, Triton's
+   mean batch.
+3. **Pipeline, open loop.** Uploads at a fixed rate, 50 % and 100 % of the best burst rate:
+   p50/p95/p99 upload to indexed.
+4. **Scale-out.** 1, 2 and 4 caption workers in one consumer group, a burst each.
+
+For every run it reads from ``/proc`` the CPU milliseconds each component (Kafka, MinIO,
+Triton with its model processes, each service) spent per image. Prints the tables and
+ratios, writes ``reports/bench.json`` and three plots (``reports/bench_*.png``); stops what
+it started.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
-import statistics
+import platform
 import sys
-import time
-import uuid
-from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timezone
+from pathlib import Path
 
-import requests
-from confluent_kafka import Consumer, TopicPartition
-
-from captioning_common.kafka import StageTopics, watermarks
-from captioning_common.settings import KafkaSettings, TritonSettings
-from captioning_events.v1.index_pb2 import IndexUpdated
+from localinfra.bench.models import (
+    captioner_alone, captions_of, combined_limit, in_process_models, naive_transformers, scene_captioner_alone,
+)
+from localinfra.bench.pipeline_load import measure
+from localinfra.bench.report import plot, write_json
 from localinfra.cpu_time import cpu_by_component, cpu_ms_per_item
 from localinfra.demo import scene_images
 from localinfra.pipeline import PipelineService, local_api_key
 from localinfra.registry import start_missing
+from localinfra.scaling import scale
 from localinfra.settings import InfraConfig
-from services.caption.triton_captioner import TritonCaptioner
 from services.ingest.settings import IngestSettings
 
-INDEX_TOPIC = StageTopics("indexing").output(IndexUpdated)
-LANGUAGES = ["en", "ko"]
+REPO_ROOT = Path(__file__).resolve().parents[3]
+CHECKPOINT = REPO_ROOT / "models" / "student"
+EXPORTED = REPO_ROOT / "model_repository" / "scene_captioner" / "1" / "student"
 
 
-def captioner_limit(settings: TritonSettings, images: list[bytes], concurrencies: list[int]) -> dict[int, float]:
-    """Images/s of the ``captioner`` model driven directly, per number of requests kept in flight."""
-
-    async def drive(concurrency: int) -> float:
-        captioner = TritonCaptioner(settings, "captioner")
-        pending = iter(images)
-
-        async def client() -> None:
-            for data in pending:
-                await captioner.caption(data, LANGUAGES)
-
-        try:
-            started = time.monotonic()
-            await asyncio.gather(*(client() for _ in range(concurrency)))
-            return len(images) / (time.monotonic() - started)
-        finally:
-            await captioner.close()
-
-    return {concurrency: asyncio.run(drive(concurrency)) for concurrency in concurrencies}
-
-
-def triton_counts(metrics_url: str, model: str = "captioner") -> tuple[float, float]:
-    """(inference requests, executions) Triton counted for ``model`` so far."""
-    requests_total = executions = 0.0
-    for line in requests.get(metrics_url, timeout=10).text.splitlines():
-        if f'model="{model}"' not in line:
-            continue
-        if line.startswith("nv_inference_count{"):
-            requests_total += float(line.rsplit(" ", 1)[1])
-        elif line.startswith("nv_inference_exec_count{"):
-            executions += float(line.rsplit(" ", 1)[1])
-    return requests_total, executions
-
-
-def _seconds_between(start: str, end: str) -> float:
-    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
-
-
-def _index_events_from_now(kafka: KafkaSettings) -> Consumer:
-    """A consumer positioned at the current end of ``index.updated``."""
-    consumer = Consumer(kafka.client_config() | {"group.id": f"bench-{uuid.uuid4()}", "enable.auto.commit": False})
-    consumer.assign([TopicPartition(INDEX_TOPIC, p, high) for p, (_, high) in watermarks(consumer, INDEX_TOPIC).items()])
-    return consumer
-
-
-def _settled_unindexed(ingest: str, headers: dict[str, str], image_id: str) -> bool:
-    status = requests.get(f"{ingest}/v1/images/{image_id}", headers=headers, timeout=30).json()
-    return status["status"] == "failed" or status["verdict"] in ("review", "reject")
-
-
-def measure(ingest: str, headers: dict[str, str], images: list[bytes], config: InfraConfig, timeout_s: float) -> dict[str, float]:
-    """Upload ``images`` concurrently and wait (on ``index.updated``) until each is indexed or settled otherwise.
-
-    Returns the run's figures (throughput and latencies count the indexed images) and, under
-    ``cpu_ms_per_image``, the CPU milliseconds each component spent per uploaded image.
-    """
-    kafka, metrics_url = config.kafka, config.triton.metrics_url
-    cpu_before = cpu_by_component(config)
-    before = triton_counts(metrics_url)
-    consumer = _index_events_from_now(kafka)
-    try:
-        started = time.monotonic()
-        with ThreadPoolExecutor(8) as pool:
-            responses = list(pool.map(lambda data: requests.post(f"{ingest}/v1/images", files={"file": ("i.png", data)}, headers=headers, timeout=60), images))
-        ids = {response.json()["id"] for response in responses if response.status_code == 202}
-        if len(ids) != len(images):
-            raise RuntimeError(f"{len(images) - len(ids)} uploads were not accepted as new images")
-        uploaded_s = time.monotonic() - started
-        pending = set(ids)
-        last_event = time.monotonic()
-        while pending:
-            if time.monotonic() - started > timeout_s:
-                raise TimeoutError(f"{len(pending)} images not indexed after {timeout_s:.0f}s")
-            message = consumer.poll(0.5)
-            if message is not None and not message.error():
-                pending.discard(message.key().decode())
-                last_event = time.monotonic()
-            elif time.monotonic() - last_event > 3:  # quiet: images held for review, rejected or failed are never indexed
-                pending -= {image_id for image_id in pending if _settled_unindexed(ingest, headers, image_id)}
-                last_event = time.monotonic()
-        elapsed = time.monotonic() - started
-    finally:
-        consumer.close()
-    after = triton_counts(metrics_url)
-    cpu = cpu_ms_per_item(cpu_before, cpu_by_component(config), len(images))
-    statuses = [requests.get(f"{ingest}/v1/images/{image_id}", headers=headers, timeout=30).json() for image_id in ids]
-    statuses = [status for status in statuses if status["status"] == "indexed"]
-    to_caption = [_seconds_between(s["received_at"], s["captioned_at"]) for s in statuses]
-    to_index = [_seconds_between(s["received_at"], s["indexed_at"]) for s in statuses]
-    executions = after[1] - before[1]
-    return {
-        "images": len(ids),
-        "not_indexed": len(ids) - len(statuses),
-        "upload_s": uploaded_s,
-        "total_s": elapsed,
-        "images_per_s": len(statuses) / elapsed,
-        "caption_p50_s": statistics.median(to_caption),
-        "caption_p95_s": statistics.quantiles(to_caption, n=20)[-1],
-        "index_p50_s": statistics.median(to_index),
-        "index_p95_s": statistics.quantiles(to_index, n=20)[-1],
-        "triton_mean_batch": (after[0] - before[0]) / executions if executions else 0.0,
-        "cpu_ms_per_image": cpu,
-    }
+def _numbers(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part.strip()]
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m localinfra.bench``."""
     parser = argparse.ArgumentParser(prog="python -m localinfra.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--images", type=int, default=120, help="images per run, a multiple of 3 (default 120)")
+    parser.add_argument("--images", type=int, default=120, help="images per burst and for the models alone, a multiple of 3 (default 120)")
     parser.add_argument("--batch-sizes", default="1,32", help="caption micro-batch sizes to compare (default 1,32)")
-    parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for one run to be indexed")
-    parser.add_argument("--warmup", type=int, default=24, help="images pushed through, unmeasured, before the runs (default 24)")
     parser.add_argument("--concurrencies", default="1,8,32,64", help="requests in flight when driving the captioner alone (default 1,8,32,64)")
+    parser.add_argument("--naive-images", type=int, default=24, help="images through the plain transformers loop (default 24)")
+    parser.add_argument("--open-loop-seconds", type=float, default=15, help="how long each fixed-rate run uploads (default 15)")
+    parser.add_argument("--workers", default="1,2,4", help="caption workers of the scale-out runs (default 1,2,4)")
+    parser.add_argument("--warmup", type=int, default=24, help="images pushed through, unmeasured, before the runs (default 24)")
+    parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for one run to be indexed")
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "reports", help="where bench.json and the plots go (default reports/)")
     args = parser.parse_args(argv)
     config = InfraConfig()
     headers = {"X-API-Key": local_api_key(config)}
     ingest = f"http://127.0.0.1:{IngestSettings().port}"
+    seed = int.from_bytes(os.urandom(3), "big")  # fresh images: known ones would start no run
+    fresh = iter(range(1, 1000))
+
+    def images(count: int) -> list[bytes]:
+        return [data for _, data in scene_images(max(count // 3, 1), seed + next(fresh) * 1_000_003)]
+
+    def burst(count: int) -> dict:
+        return measure(ingest, headers, images(count), config, args.timeout)
+
+    report: dict = {
+        "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(), "python": platform.python_version()},
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
     started = []
-    results: dict[int, dict[str, float]] = {}
-    limit: dict[int, float] = {}
-    limit_cpu: dict[str, float] = {}
     try:
         started = start_missing(config)
-        seed = int.from_bytes(os.urandom(3), "big")  # fresh images: known ones would start no run
         if args.warmup:  # the first images pay for model loading and index creation: keep them out of the figures
-            measure(ingest, headers, [data for _, data in scene_images(max(args.warmup // 3, 1), seed - 1)], config, args.timeout)
-        alone = [data for _, data in scene_images(args.images // 3, seed - 2)]
-        concurrencies = [int(n) for n in args.concurrencies.split(",")]
+            burst(args.warmup)
+
+        alone = images(args.images)
+        concurrencies = _numbers(args.concurrencies)
         cpu_before = cpu_by_component(config)
-        limit = captioner_limit(config.triton, alone, concurrencies)
-        limit_cpu = cpu_ms_per_item(cpu_before, cpu_by_component(config), len(alone) * len(concurrencies))
-        print("captioner alone: " + ", ".join(f"{rate:.1f} images/s at {n} in flight" for n, rate in limit.items()), flush=True)
-        for run, batch_size in enumerate(int(size) for size in args.batch_sizes.split(",")):
+        report["captioner_alone"] = captioner_alone(config.triton, alone, concurrencies)
+        report["captioner_alone_cpu_ms_per_image"] = cpu_ms_per_item(cpu_before, cpu_by_component(config), len(alone) * len(concurrencies))
+        best = max(report["captioner_alone"], key=lambda n: report["captioner_alone"][n]["images_per_s"])
+        print("captioner alone: " + ", ".join(f"{r['images_per_s']:.1f} images/s at {n}" for n, r in report["captioner_alone"].items()), flush=True)
+        report["in_process_models"] = in_process_models(alone, captions_of(config.triton, alone))
+        report["models_limit_images_per_s"] = combined_limit(
+            [report["captioner_alone"][best]["images_per_s"], *(row["images_per_s"] for row in report["in_process_models"].values())]
+        )
+        print(f"models' limit: {report['models_limit_images_per_s']:.1f} images/s", flush=True)
+        report["scene_captioner_alone"] = scene_captioner_alone(config.triton, alone, best)
+        report["naive_transformers"] = naive_transformers(CHECKPOINT, EXPORTED, alone[: args.naive_images], os.cpu_count() or 1)
+        print(f"scene_captioner alone: {report['scene_captioner_alone']['images_per_s']:.1f} images/s; "
+              f"plain transformers loop: {report['naive_transformers']['images_per_s']:.2f} images/s", flush=True)
+
+        report["pipeline_burst"] = {}
+        for batch_size in _numbers(args.batch_sizes):
             caption = PipelineService(config, "caption", env={"CAPTIONING_CAPTION_BATCH_SIZE": str(batch_size)})
             caption.stop()
             caption.start()
-            images = [data for _, data in scene_images(args.images // 3, seed + run * 1_000_003)]
-            results[batch_size] = measure(ingest, headers, images, config, args.timeout)
-            print(f"batch size {batch_size}: {results[batch_size]['images_per_s']:.1f} images/s", flush=True)
-    finally:
+            report["pipeline_burst"][f"batch {batch_size}"] = burst(args.images)
+            print(f"pipeline, caption batch {batch_size}: {report['pipeline_burst'][f'batch {batch_size}']['images_per_s']:.1f} images/s", flush=True)
         caption = PipelineService(config, "caption")
         caption.stop()
+        caption.start()  # the configured batch size from here on
+
+        maximum = max(run["images_per_s"] for run in report["pipeline_burst"].values())
+        report["pipeline_open_loop"] = {}
+        for share in (0.5, 1.0):
+            rate = maximum * share
+            run = measure(ingest, headers, images(round(rate * args.open_loop_seconds)), config, args.timeout, rate=rate)
+            report["pipeline_open_loop"][f"{share:.0%}"] = run
+            print(f"open loop at {rate:.1f} images/s: p50 {run['index_p50_s']:.2f} s, p95 {run['index_p95_s']:.2f} s, p99 {run['index_p99_s']:.2f} s", flush=True)
+
+        report["scale_out"] = {}
+        try:
+            for workers in _numbers(args.workers):
+                scale(config, {"caption": workers}, log=lambda line: None)
+                report["scale_out"][f"{workers} caption workers"] = burst(args.images)
+                print(f"{workers} caption workers: {report['scale_out'][f'{workers} caption workers']['images_per_s']:.1f} images/s", flush=True)
+        finally:
+            scale(config, {"caption": 1}, log=lambda line: None)
+    finally:
         if all(component.name != "caption" for component in started):
-            caption.start()  # leave a caption service that was running with its own settings
+            PipelineService(config, "caption").start()  # leave a caption service that was running as it was
         for component in reversed(started):
             component.stop()
-    print_table(results, limit, limit_cpu)
+
+    report["ratios"] = ratios(report)
+    print_tables(report)
+    write_json(args.out / "bench.json", report)
+    for path in [args.out / "bench.json", *plot(args.out, report)]:
+        print(f"wrote {path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path}")
     return 0
 
 
-def print_table(results: dict[int, dict], limit: dict[int, float], limit_cpu: dict[str, float]) -> None:
-    """The figures of each run, the CPU each component spent per image, and the ratios."""
-    sizes = list(results)
-    names = [name for name in results[sizes[0]] if name != "cpu_ms_per_image"]
-    print("\n| figure | " + " | ".join(f"batch {size}" for size in sizes) + " |")
-    print("|---|" + "---|" * len(sizes))
-    for name in names:
-        print(f"| {name} | " + " | ".join(f"{results[size][name]:.3g}" for size in sizes) + " |")
-    print("\n| CPU ms per image | captioner alone | " + " | ".join(f"batch {size}" for size in sizes) + " |")
-    print("|---|---|" + "---|" * len(sizes))
-    for component in results[sizes[0]]["cpu_ms_per_image"]:
-        alone = f"{limit_cpu[component]:.1f}" if component in limit_cpu else "-"
-        print(f"| {component} | {alone} | " + " | ".join(f"{results[size]['cpu_ms_per_image'].get(component, 0.0):.1f}" for size in sizes) + " |")
-    print("| all | " + f"{sum(limit_cpu.values()):.1f} | " + " | ".join(f"{sum(results[size]['cpu_ms_per_image'].values()):.1f}" for size in sizes) + " |")
-    base = results[sizes[0]]
-    for size in sizes[1:]:
-        print(
-            f"\nbatch {size} vs batch {sizes[0]}: throughput x{results[size]['images_per_s'] / base['images_per_s']:.2f}, "
-            f"p50 upload-to-index x{results[size]['index_p50_s'] / base['index_p50_s']:.2f}, "
-            f"Triton mean batch {results[size]['triton_mean_batch']:.1f} vs {base['triton_mean_batch']:.1f}"
-        )
-    best = max(limit, key=limit.get)
-    for size in sizes:
-        print(f"batch {size}: x{results[size]['images_per_s'] / limit[best]:.2f} of the captioner alone ({limit[best]:.1f} images/s at {best} in flight)")
+def ratios(report: dict) -> dict[str, float]:
+    """The acceptance ratios: each figure against what it is compared with in the same run."""
+    limit = max(row["images_per_s"] for row in report["captioner_alone"].values())
+    pipeline = max(run["images_per_s"] for run in report["pipeline_burst"].values())
+    bursts = list(report["pipeline_burst"].values())
+    half = report["pipeline_open_loop"]["50%"]
+    return {
+        "pipeline_vs_models_limit": pipeline / report["models_limit_images_per_s"],
+        "pipeline_vs_captioner_alone": pipeline / limit,
+        "batched_vs_unbatched_pipeline": bursts[-1]["images_per_s"] / bursts[0]["images_per_s"],
+        "scene_captioner_vs_plain_transformers": report["scene_captioner_alone"]["images_per_s"] / report["naive_transformers"]["images_per_s"],
+        "captioner_vs_plain_transformers": limit / report["naive_transformers"]["images_per_s"],
+        "open_loop_50_p99_over_p50": half["index_p99_s"] / half["index_p50_s"],
+    }
+
+
+def print_tables(report: dict) -> None:
+    """The runs as Markdown tables, then the ratios."""
+    print("\n| captioner alone, in flight | images/s | p50 s | p95 s | p99 s |\n|---|---|---|---|---|")
+    for n, row in report["captioner_alone"].items():
+        print(f"| {n} | {row['images_per_s']:.1f} | {row['p50_s']:.3f} | {row['p95_s']:.3f} | {row['p99_s']:.3f} |")
+    others = report["in_process_models"] | {name: report[name] for name in ("scene_captioner_alone", "naive_transformers")}
+    for name, row in others.items():
+        print(f"| {name.replace('_', ' ')} | {row['images_per_s']:.2f} | {row['p50_s']:.3f} | {row['p95_s']:.3f} | {row['p99_s']:.3f} |")
+    print(f"| every model once per image (models' limit) | {report['models_limit_images_per_s']:.2f} | | | |")
+    runs = report["pipeline_burst"] | {f"open loop {k}": v for k, v in report["pipeline_open_loop"].items()} | report["scale_out"]
+    figures = [name for name in next(iter(runs.values())) if name not in ("cpu_ms_per_image", "index_latencies_s")]
+    print("\n| pipeline | " + " | ".join(runs) + " |\n|---|" + "---|" * len(runs))
+    for figure in figures:
+        print(f"| {figure} | " + " | ".join(f"{run[figure]:.3g}" for run in runs.values()) + " |")
+    columns = {"captioner alone": report["captioner_alone_cpu_ms_per_image"]} | {name: run["cpu_ms_per_image"] for name, run in runs.items()}
+    components = list(next(iter(report["pipeline_burst"].values()))["cpu_ms_per_image"])
+    print("\n| CPU ms per image | " + " | ".join(columns) + " |\n|---|" + "---|" * len(columns))
+    for component in [*components, "all"]:
+        cells = [sum(cpu.values()) if component == "all" else cpu.get(component, 0.0) for cpu in columns.values()]
+        print(f"| {component} | " + " | ".join(f"{cell:.1f}" for cell in cells) + " |")
+    print()
+    for name, value in report["ratios"].items():
+        print(f"{name.replace('_', ' ')}: x{value:.2f}")
 
 
 if __name__ == "__main__":
