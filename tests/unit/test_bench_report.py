@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 from PIL import Image
 
-from localinfra.bench.__main__ import print_tables, ratios
+from localinfra.bench.__main__ import at_equal_p95, print_tables, ratios
 from localinfra.bench.models import combined_limit, latency_figures
 from localinfra.bench.report import plot, write_json
+from localinfra.bench.unbatched import unbatched_copy
+from tests.conftest import REPO_ROOT
 
 
 def _run(images_per_s: float, p50: float, p99: float, cpu: dict[str, float]) -> dict:
@@ -19,6 +22,7 @@ def _run(images_per_s: float, p50: float, p99: float, cpu: dict[str, float]) -> 
 
 REPORT = {
     "captioner_alone": {1: latency_figures(10, 1.0, [0.1] * 10), 32: latency_figures(80, 1.0, [0.4] * 80)},
+    "captioner_unbatched": {1: latency_figures(15, 1.0, [0.05] * 15), 16: latency_figures(18, 1.0, [0.9] * 18)},
     "captioner_alone_cpu_ms_per_image": {"triton": 40.0, "kafka": 1.0},
     "in_process_models": {"nudenet": latency_figures(40, 1.0, [0.025] * 40)},
     "models_limit_images_per_s": 32.0,
@@ -32,6 +36,7 @@ REPORT = {
 
 def test_each_ratio_compares_the_figures_of_the_same_run() -> None:
     assert ratios(REPORT) == pytest.approx({
+        "dynamic_batching_at_equal_p95": 80.0 / 15.0,  # the unbatched run at 16 in flight has a longer p95 (0.9 s > 0.4 s)
         "pipeline_vs_models_limit": 0.5,
         "pipeline_vs_captioner_alone": 16.0 / 80.0,
         "batched_vs_unbatched_pipeline": 2.0,
@@ -44,6 +49,12 @@ def test_each_ratio_compares_the_figures_of_the_same_run() -> None:
 def test_the_models_limit_adds_the_time_each_model_takes_per_image() -> None:
     assert combined_limit([80.0, 40.0, 160.0]) == pytest.approx(1 / (1 / 80 + 1 / 40 + 1 / 160))
     assert combined_limit([50.0, 50.0]) == pytest.approx(25.0)
+
+
+def test_batching_is_compared_at_a_p95_no_longer_than_the_batched_one() -> None:
+    batched = {64: {"images_per_s": 80.0, "p95_s": 1.0}}
+    assert at_equal_p95(batched, {1: {"images_per_s": 18.0, "p95_s": 0.08}, 16: {"images_per_s": 20.0, "p95_s": 0.95}}) == 4.0
+    assert at_equal_p95(batched, {16: {"images_per_s": 20.0, "p95_s": 1.5}}) == 0.0  # nothing comparable
 
 
 def test_latency_figures_take_the_percentiles_of_the_requests() -> None:
@@ -62,3 +73,21 @@ def test_the_tables_json_and_three_plots_are_written(tmp_path, capsys) -> None:
     written = plot(tmp_path, report)
     assert [path.name for path in written] == ["bench_throughput.png", "bench_latency.png", "bench_cpu.png"]
     assert all(Image.open(path).size[0] >= 700 for path in written)
+
+
+def test_the_unbatched_copy_drops_dynamic_batching_and_leaves_the_repository_alone(tmp_path) -> None:
+    source = tmp_path / "repository"
+    for config in (REPO_ROOT / "model_repository").glob("*/config.pbtxt"):
+        (source / config.parent.name / "1").mkdir(parents=True)
+        shutil.copy2(config, source / config.parent.name / "config.pbtxt")
+        (source / config.parent.name / "1" / "model.onnx").write_bytes(b"weights")
+    originals = {path: path.read_text() for path in source.glob("*/config.pbtxt")}
+
+    changed = unbatched_copy(source, tmp_path / "unbatched")
+
+    assert changed == sorted(path.parent.name for path in originals) and "captioner" in changed
+    for path, text in originals.items():
+        copy = (tmp_path / "unbatched" / path.relative_to(source)).read_text()
+        assert "dynamic_batching" in text and "dynamic_batching" not in copy and "max_batch_size" in copy
+        assert path.read_text() == text  # the configs are hard links no more: the originals kept their batching
+    assert (tmp_path / "unbatched" / "captioner" / "1" / "model.onnx").read_bytes() == b"weights"

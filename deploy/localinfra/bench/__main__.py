@@ -5,7 +5,9 @@ Starts what is not running, pushes warm-up images through, then measures:
 
 1. **Models alone.** Triton's ``captioner`` driven as the caption service drives it (one
    request per image, English and Korean) at several numbers of requests in flight: the
-   captioner's limit here. The models the moderation and indexing services run in process
+   captioner's limit here. The same models without dynamic batching (a second Triton serving
+   a copy of the repository whose configs have no ``dynamic_batching``), compared at equal
+   p95 latency. The models the moderation and indexing services run in process
    (NudeNet, the caption text checks, the multilingual embedder), each alone; together
    with the captioner they give the models' limit. Triton's ``scene_captioner`` (the trained
    student) alone, and a plain ``transformers`` loop (``generate`` per image and language)
@@ -38,6 +40,7 @@ from localinfra.bench.models import (
 )
 from localinfra.bench.pipeline_load import measure
 from localinfra.bench.report import plot, write_json
+from localinfra.bench.unbatched import unbatched_triton
 from localinfra.cpu_time import cpu_by_component, cpu_ms_per_item
 from localinfra.demo import scene_images
 from localinfra.pipeline import PipelineService, local_api_key
@@ -61,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", type=int, default=120, help="images per burst and for the models alone, a multiple of 3 (default 120)")
     parser.add_argument("--batch-sizes", default="1,32", help="caption micro-batch sizes to compare (default 1,32)")
     parser.add_argument("--concurrencies", default="1,8,32,64", help="requests in flight when driving the captioner alone (default 1,8,32,64)")
+    parser.add_argument("--unbatched-concurrencies", default="1,4,16", help="requests in flight for the unbatched captioner (default 1,4,16)")
     parser.add_argument("--naive-images", type=int, default=24, help="images through the plain transformers loop (default 24)")
     parser.add_argument("--open-loop-seconds", type=float, default=15, help="how long each fixed-rate run uploads (default 15)")
     parser.add_argument("--workers", default="1,2,4", help="caption workers of the scale-out runs (default 1,2,4)")
@@ -97,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
         report["captioner_alone_cpu_ms_per_image"] = cpu_ms_per_item(cpu_before, cpu_by_component(config), len(alone) * len(concurrencies))
         best = max(report["captioner_alone"], key=lambda n: report["captioner_alone"][n]["images_per_s"])
         print("captioner alone: " + ", ".join(f"{r['images_per_s']:.1f} images/s at {n}" for n, r in report["captioner_alone"].items()), flush=True)
+        with unbatched_triton(config) as unbatched:
+            report["captioner_unbatched"] = captioner_alone(unbatched, alone, _numbers(args.unbatched_concurrencies))
+        print("captioner unbatched: " + ", ".join(f"{r['images_per_s']:.1f} images/s at {n}" for n, r in report["captioner_unbatched"].items()), flush=True)
         report["in_process_models"] = in_process_models(alone, captions_of(config.triton, alone))
         report["models_limit_images_per_s"] = combined_limit(
             [report["captioner_alone"][best]["images_per_s"], *(row["images_per_s"] for row in report["in_process_models"].values())]
@@ -155,6 +162,7 @@ def ratios(report: dict) -> dict[str, float]:
     bursts = list(report["pipeline_burst"].values())
     half = report["pipeline_open_loop"]["50%"]
     return {
+        "dynamic_batching_at_equal_p95": at_equal_p95(report["captioner_alone"], report["captioner_unbatched"]),
         "pipeline_vs_models_limit": pipeline / report["models_limit_images_per_s"],
         "pipeline_vs_captioner_alone": pipeline / limit,
         "batched_vs_unbatched_pipeline": bursts[-1]["images_per_s"] / bursts[0]["images_per_s"],
@@ -164,11 +172,21 @@ def ratios(report: dict) -> dict[str, float]:
     }
 
 
+def at_equal_p95(batched: dict, unbatched: dict) -> float:
+    """The batched captioner's best images/s over the unbatched one's best at a p95 no longer than it
+    (0 when every unbatched run had a longer p95: no comparable point)."""
+    best = max(batched.values(), key=lambda row: row["images_per_s"])
+    comparable = [row["images_per_s"] for row in unbatched.values() if row["p95_s"] <= best["p95_s"]]
+    return best["images_per_s"] / max(comparable) if comparable else 0.0
+
+
 def print_tables(report: dict) -> None:
     """The runs as Markdown tables, then the ratios."""
     print("\n| captioner alone, in flight | images/s | p50 s | p95 s | p99 s |\n|---|---|---|---|---|")
     for n, row in report["captioner_alone"].items():
         print(f"| {n} | {row['images_per_s']:.1f} | {row['p50_s']:.3f} | {row['p95_s']:.3f} | {row['p99_s']:.3f} |")
+    for n, row in report["captioner_unbatched"].items():
+        print(f"| {n}, unbatched | {row['images_per_s']:.1f} | {row['p50_s']:.3f} | {row['p95_s']:.3f} | {row['p99_s']:.3f} |")
     others = report["in_process_models"] | {name: report[name] for name in ("scene_captioner_alone", "naive_transformers")}
     for name, row in others.items():
         print(f"| {name.replace('_', ' ')} | {row['images_per_s']:.2f} | {row['p50_s']:.3f} | {row['p95_s']:.3f} | {row['p99_s']:.3f} |")

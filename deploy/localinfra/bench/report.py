@@ -26,12 +26,15 @@ def plot(directory: Path, report: dict) -> list[Path]:
     figure, axes = pyplot.subplots(figsize=(7, 4.2))
     alone = report["captioner_alone"]
     axes.plot([int(n) for n in alone], [row["images_per_s"] for row in alone.values()], marker="o", label="captioner alone (Triton)")
+    unbatched = report["captioner_unbatched"]
+    axes.plot([int(n) for n in unbatched], [row["images_per_s"] for row in unbatched.values()], marker="s", label="captioner alone, no dynamic batching")
     for label, run in report["pipeline_burst"].items():
         axes.axhline(run["images_per_s"], linestyle="--", color="grey" if label != max(report["pipeline_burst"]) else "black",
                      label=f"pipeline, caption {label}")
     axes.axhline(report["models_limit_images_per_s"], linestyle=":", color="tab:red", label="every model once per image (models' limit)")
     axes.set_xscale("log", base=2)
-    axes.set_xticks([int(n) for n in alone], [str(n) for n in alone])
+    ticks = sorted({int(n) for n in [*alone, *unbatched]})
+    axes.set_xticks(ticks, [str(n) for n in ticks])
     axes.set_xlabel("requests in flight")
     axes.set_ylabel("images/s (English and Korean)")
     axes.set_title("Throughput against concurrency")
