@@ -9,7 +9,6 @@ server's fixture cause it to start.
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import pytest
 
 from localinfra.components import Component
 from localinfra.registry import components
-from localinfra.settings import InfraConfig
+from localinfra.settings import InfraConfig, free_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -101,13 +100,6 @@ def start_triton(pool: ServerPool, repository: Path, instance: str):
     local = LocalInfraSettings(model_repository=repository)
     component = pool.start_extra(Triton(InfraConfig(local=local, triton=settings), instance=instance))
     return settings, component
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Pipeline:

@@ -6,6 +6,7 @@ Ports come from the connection settings the services use (``CAPTIONING_KAFKA_*``
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -45,6 +46,13 @@ def host_port(address: str) -> tuple[str, int]:
         return parts.hostname or "127.0.0.1", parts.port or (443 if parts.scheme == "https" else 80)
     host, _, port = address.rpartition(":")
     return host or "127.0.0.1", int(port)
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 class InfraConfig:

@@ -25,9 +25,10 @@ from captioning_events.v1.caption_pb2 import Caption, CaptionGenerated
 from captioning_events.v1.common_pb2 import ModelInfo, ObjectRef
 from captioning_events.v1.image_pb2 import ImageSubmitted
 from localinfra.pipeline import PipelineService
+from localinfra.settings import free_port
 from perception.real_photos import REAL_PHOTOS
 from services.ingest.validation import image_id_of
-from tests.conftest import REPO_ROOT, free_port
+from tests.conftest import REPO_ROOT
 from tests.integration.pipeline_client import (
 
     SESSION_SALT,
@@ -39,6 +40,7 @@ from tests.integration.pipeline_client import (
     upload,
     upload_all,
     wait_for,
+    wait_until_accepted,
 )
 
 TAG = "console"  # salts this module's uploads: ids no other test module shares
@@ -299,10 +301,7 @@ def test_a_dead_letter_replayed_from_the_console_completes(page: Page, pipeline,
     expect(page.locator("#notice")).to_contain_text("Replayed 1 of 1 to images.submitted")
 
     image_id = image_id_of(data)
-    deadline = time.monotonic() + 60
-    while requests.get(f"{pipeline.ingest_url}/v1/images/{image_id}", headers=pipeline.headers, timeout=30).status_code == 404:
-        assert time.monotonic() < deadline, "the replayed submission was not accepted"
-        time.sleep(0.5)
+    wait_until_accepted(pipeline, image_id, "the replayed submission")
     status = wait_for(pipeline, [image_id])[image_id]
     assert status["status"] == "indexed" and status["client_ref"] == client_ref
     assert search(pipeline, status["captions"]["en"]["text"], limit=10).json()["results"]

@@ -36,8 +36,8 @@ from confluent_kafka import Producer
 from PIL import Image
 
 from localinfra.prometheus import Prometheus
+from localinfra.settings import free_port
 from perception.real_photos import REAL_PHOTOS
-from tests.conftest import free_port
 from tests.integration.pipeline_client import salted, scene_images, search, upload, upload_all, wait_for
 from tests.observability import (
     alerts, dashboards, label_values, probes, queries, query_variables, recording_rules, rules, substitute,

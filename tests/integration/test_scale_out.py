@@ -31,8 +31,8 @@ from services.ingest.validation import image_id_of
 from captioning_common.storage import ObjectStore
 from localinfra.pipeline import SERVICE_NAMES, PipelineService
 from localinfra.scaling import GroupView, describe, wait_settled
-from localinfra.settings import InfraConfig, LocalInfraSettings
-from tests.conftest import REPO_ROOT, free_port
+from localinfra.settings import InfraConfig, LocalInfraSettings, free_port
+from tests.conftest import REPO_ROOT
 from tests.integration.pipeline_client import end_offsets, read_since, scene_images, upload_all, wait_for
 
 TAG = "scale-out"  # salts this module's uploads: ids no other test module shares

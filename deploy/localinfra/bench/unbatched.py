@@ -6,24 +6,17 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from captioning_common.settings import TritonSettings
 from captioning_common.triton import triton_client, wait_until_ready
-from localinfra.settings import InfraConfig
+from localinfra.settings import InfraConfig, free_port
 from localinfra.triton import Triton
 
 INSTANCE = "triton-unbatched"
 DYNAMIC_BATCHING = re.compile(r"^dynamic_batching\s*\{[^}]*\}\n", re.MULTILINE)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _link_or_copy(source: str, target: str) -> None:
@@ -56,7 +49,7 @@ def unbatched_triton(config: InfraConfig) -> Iterator[TritonSettings]:
     if not unbatched_copy(config.local.model_repository, repository):
         raise RuntimeError(f"no config under {config.local.model_repository} has dynamic batching to remove")
     settings = TritonSettings(
-        grpc_url=f"127.0.0.1:{_free_port()}", http_url=f"127.0.0.1:{_free_port()}", metrics_url=f"http://127.0.0.1:{_free_port()}/metrics"
+        grpc_url=f"127.0.0.1:{free_port()}", http_url=f"127.0.0.1:{free_port()}", metrics_url=f"http://127.0.0.1:{free_port()}/metrics"
     )
     server = Triton(InfraConfig(local=config.local.model_copy(update={"model_repository": repository}), triton=settings), instance=INSTANCE)
     server.start()
