@@ -103,6 +103,14 @@ def wait_for(pipeline, image_ids: list[str], done=lambda s: s["status"] in FINAL
     return latest
 
 
+def wait_until_accepted(pipeline, image_id: str, what: str, timeout_s: float = 60) -> None:
+    """Poll until the ingest API knows ``image_id`` (a submission from a topic arrives on its own time)."""
+    deadline = time.monotonic() + timeout_s
+    while requests.get(f"{pipeline.ingest_url}/v1/images/{image_id}", headers=pipeline.headers, timeout=30).status_code == 404:
+        assert time.monotonic() < deadline, f"{what} was not accepted"
+        time.sleep(0.5)
+
+
 def review(pipeline, image_id: str, verdict: str, note: str = "", headers: dict[str, str] | None = None) -> requests.Response:
     """``POST /v1/reviews/{id}`` with the session reviewer's key, or with ``headers``."""
     body = {"verdict": verdict, "note": note}

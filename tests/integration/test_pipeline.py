@@ -35,6 +35,7 @@ from tests.integration.pipeline_client import (
     upload,
     upload_all,
     wait_for,
+    wait_until_accepted,
 )
 
 TAG = "pipeline"  # salts this module's uploads: ids no other test module shares
@@ -208,10 +209,7 @@ def test_claim_check_submissions_are_validated_like_uploads(pipeline, kafka) -> 
     producer.close()
 
     image_id = image_id_of(good)
-    deadline = time.monotonic() + 60
-    while requests.get(f"{pipeline.ingest_url}/v1/images/{image_id}", headers=pipeline.headers, timeout=30).status_code == 404:
-        assert time.monotonic() < deadline, "the claim-check submission was not accepted"
-        time.sleep(0.5)
+    wait_until_accepted(pipeline, image_id, "the claim-check submission")
     status = wait_for(pipeline, [image_id])[image_id]
     assert status["status"] == "indexed" and status["client_ref"] == "good" and status["metadata"] == {"platform": "test"}
 
