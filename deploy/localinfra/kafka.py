@@ -17,12 +17,23 @@ import subprocess
 from confluent_kafka.admin import AdminClient, ConfigResource
 
 from captioning_common.kafka.topics import TopicSpec, apply_topics, load_topics
+from captioning_common.settings import KafkaSettings
 from localinfra.components import DEPLOY_DIR, Component
 from localinfra.process import wait_for
 from localinfra.settings import InfraConfig, host_port
 
 POM = DEPLOY_DIR / "kafka" / "pom.xml"
 LOG4J = DEPLOY_DIR / "kafka" / "log4j2.properties"
+
+
+def answers_metadata(settings: KafkaSettings) -> bool:
+    """Whether a broker of ``settings`` answers a metadata request within about two seconds."""
+    admin = AdminClient(settings.client_config() | {"socket.connection.setup.timeout.ms": 1000, "log_level": 0})
+    try:
+        admin.list_topics(timeout=2)
+        return True
+    except Exception:
+        return False
 
 
 class Kafka(Component):
@@ -114,12 +125,7 @@ class Kafka(Component):
         return self._java("kafka.Kafka", str(self.home / "server.properties")), {}
 
     def healthy(self) -> bool:
-        admin = AdminClient(self.config.kafka.client_config() | {"socket.connection.setup.timeout.ms": 1000, "log_level": 0})
-        try:
-            admin.list_topics(timeout=2)
-            return True
-        except Exception:
-            return False
+        return answers_metadata(self.config.kafka)
 
     def provision(self) -> str:
         topics = load_topics()
@@ -175,13 +181,7 @@ class KafkaNode(Kafka):
 
     def healthy(self) -> bool:
         """True when this node answers a metadata request on its own listener."""
-        settings = self.config.kafka.model_copy(update={"bootstrap_servers": self.address})
-        admin = AdminClient(settings.client_config() | {"socket.connection.setup.timeout.ms": 1000, "log_level": 0})
-        try:
-            admin.list_topics(timeout=2)
-            return True
-        except Exception:
-            return False
+        return answers_metadata(self.config.kafka.model_copy(update={"bootstrap_servers": self.address}))
 
     def provision(self) -> str:
         """Nothing per node: the cluster's topics are applied by ``provision_cluster`` once every node is up."""
