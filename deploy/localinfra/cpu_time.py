@@ -16,26 +16,27 @@ from localinfra.settings import InfraConfig
 _TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 
 
-def group_cpu_seconds(group: int) -> float:
-    """User and system CPU seconds of the live processes of process group ``group``."""
-    ticks = 0
+def cpu_seconds_by_group() -> dict[int, float]:
+    """User and system CPU seconds of the live processes, summed per process group."""
+    ticks: dict[int, int] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:  # the process exited while the table was read
             continue
-        if int(fields[2]) == group:  # after the name: state, ppid, pgrp, ... utime (12th), stime (13th)
-            ticks += int(fields[11]) + int(fields[12])
-    return ticks / _TICKS_PER_S
+        group = int(fields[2])  # after the name: state, ppid, pgrp, ... utime (12th), stime (13th)
+        ticks[group] = ticks.get(group, 0) + int(fields[11]) + int(fields[12])
+    return {group: count / _TICKS_PER_S for group, count in ticks.items()}
 
 
 def cpu_by_component(config: InfraConfig) -> dict[str, float]:
     """CPU seconds used so far by each running component this checkout started, by name."""
+    groups = cpu_seconds_by_group()
     used = {}
     for component in components(config):
         pid = component.process.pid()
         if pid is not None:
-            used[component.name] = group_cpu_seconds(pid)
+            used[component.name] = groups.get(pid, 0.0)
     return used
 
 
