@@ -29,7 +29,7 @@ from captioning_common.ops_server import Check
 from captioning_common.records import IMAGE_ID_PATTERN
 from services.console.access import ConsoleAccess, Identity
 from services.console.dead_letters import DeadLetters
-from services.console.feed import PipelineFeed, Subscriber, Update
+from services.console.feed import PROGRESS, PipelineFeed, Subscriber, Update
 from services.console.review_queue import ReviewQueue
 from services.console.settings import ConsoleSettings
 from services.console.upstream import Upstream
@@ -38,7 +38,6 @@ STATIC = Path(__file__).resolve().parent / "static"
 IMAGE_ID = re.compile(IMAGE_ID_PATTERN)
 HEARTBEAT_S = 15.0
 SNAPSHOT_CONCURRENCY = 8
-PROGRESS = ("received", "captioned", "moderated", "indexed")  # the statuses an image moves through, in order
 CATCH_UP_S = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)  # pauses before reading again a view still behind its event
 # The pages load nothing from elsewhere; images come from the bucket's presigned URLs and from the files picked.
 CONTENT_SECURITY_POLICY = (

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 # Event of a stage topic -> the status an image has once its stage produced it.
 STAGE_OF_EVENT = {"ImageUploaded": "received", "CaptionGenerated": "captioned", "ModerationVerdict": "moderated", "IndexUpdated": "indexed"}
+PROGRESS = tuple(STAGE_OF_EVENT.values())  # the statuses an image moves through, in order
 RETRY_S = 2.0
 
 
