@@ -16,6 +16,7 @@ import onnxruntime as ort
 from tokenizers import Tokenizer
 
 from captioner.generated import Generated, confidence
+from captioning_common.onnx import session_options
 
 CONFIG_FILE = "captioner.json"
 
@@ -56,9 +57,7 @@ class OnnxCaptioner:
     def __init__(self, directory: Path, providers: list | None = None, threads: int = 0) -> None:
         directory = Path(directory)
         self.config = ExportedConfig.load(directory)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options = session_options(threads)
         providers = providers or ["CPUExecutionProvider"]
         self.encoder = ort.InferenceSession(str(directory / "encoder.onnx"), options, providers=providers)
         self.decoder = ort.InferenceSession(str(directory / "decoder.onnx"), options, providers=providers)

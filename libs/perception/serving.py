@@ -13,6 +13,7 @@ import numpy as np
 import onnxruntime as ort
 
 from captioner.tensorrt import execution_providers
+from captioning_common.onnx import session_options
 
 
 def onnx_session(version_dir: Path, params: dict[str, str]) -> ort.InferenceSession:
@@ -28,9 +29,7 @@ def onnx_session(version_dir: Path, params: dict[str, str]) -> ort.InferenceSess
         fp16=params.get("tensorrt_fp16", "0") == "1",
         cache_dir=version_dir / params.get("tensorrt_cache_dir", "trt_cache"),
     )
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = int(params.get("intra_op_threads", "0"))
-    return ort.InferenceSession(str(model), options, providers=providers)
+    return ort.InferenceSession(str(model), session_options(int(params.get("intra_op_threads", "0"))), providers=providers)
 
 
 def checked_pixels(pixels: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

@@ -25,6 +25,7 @@ import numpy as np
 import onnxruntime as ort
 import pyclipper
 
+from captioning_common.onnx import session_options
 from perception.tesseract import DEFAULT_DIR, tesseract_command
 
 INPUT_SIZE = 960
@@ -89,8 +90,7 @@ class TextReader:
         missing = [name for name in MODEL_FILES if not (model_dir / name).exists()]
         if missing:
             raise FileNotFoundError(f"{', '.join(missing)} missing in {model_dir}: run `make model-repository`")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
+        options = session_options(threads)
         options.log_severity_level = 3  # the PP-OCR graphs carry unused initialisers ORT warns about
         self.detector = ort.InferenceSession(str(model_dir / DETECTION_MODEL), options, providers=list(providers))
         self.recogniser = ort.InferenceSession(str(model_dir / RECOGNITION_MODEL), options,

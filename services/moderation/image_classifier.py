@@ -15,8 +15,10 @@ from importlib.metadata import version
 from typing import Protocol
 
 import numpy as np
+import onnxruntime as ort
 
 from captioning_common.images import DEFAULT_MAX_PIXELS, open_upright
+from captioning_common.onnx import session_options
 from services.moderation.settings import ModerationSettings
 
 # NudeNet labels that count as nudity; covered parts, faces, feet, bellies,
@@ -75,6 +77,8 @@ class NudeNetClassifier:
         self.version = f"{version('nudenet')}/320n"
         # NudeDetector keeps no per-call state and InferenceSession.run is thread-safe.
         self._detector = NudeDetector()
+        # its own session spins between calls, which takes CPU from the rest of the pipeline
+        self._detector.onnx_session = ort.InferenceSession(self._detector.onnx_session._model_path, session_options())
 
     def classify(self, image_bytes: bytes) -> list[ImageFinding]:
         """Return the exposed-nudity detections in the image."""
