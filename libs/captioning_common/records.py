@@ -24,7 +24,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from captioning_common.storage import ObjectStore, ObjectTooLarge, read_failure
+from captioning_common.storage import WRITE_CONFLICTS, ObjectStore, ObjectTooLarge, read_failure
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +49,6 @@ def _checked(image_id: str) -> str:
 
 class RecordConflict(RuntimeError):
     """A conditional write lost a race: read the record again and decide again."""
-
-
-_CONFLICTS = ("PreconditionFailed", "412", "ConditionalRequestConflict")
 
 
 def original_key(image_id: str) -> str:
@@ -80,19 +77,7 @@ class ImageRecords:
 
     def create(self, image_id: str, stage: str, record: dict[str, Any]) -> bool:
         """Write a stage record only if none exists (atomic in the store); False when one did."""
-        try:
-            self.store.client.put_object(
-                Bucket=self.store.bucket,
-                Key=record_key(image_id, stage),
-                Body=_encode(record),
-                ContentType="application/json",
-                IfNoneMatch="*",
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] in _CONFLICTS:
-                return False
-            raise
-        return True
+        return self.store.create(record_key(image_id, stage), _encode(record), content_type="application/json")
 
     def get(self, image_id: str, stage: str) -> dict[str, Any] | None:
         """A stage record, or None when that stage has not written one (or one over ``max_record_bytes``)."""
@@ -126,7 +111,7 @@ class ImageRecords:
                 Bucket=self.store.bucket, Key=record_key(image_id, stage), Body=_encode(record), ContentType="application/json", **condition
             )
         except ClientError as exc:
-            if exc.response["Error"]["Code"] in _CONFLICTS:
+            if exc.response["Error"]["Code"] in WRITE_CONFLICTS:
                 raise RecordConflict(f"records/{image_id}/{stage}.json changed since it was read") from exc
             raise
 

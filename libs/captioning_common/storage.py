@@ -33,6 +33,8 @@ def s3_client(settings: S3Settings):
 # 400s that concern the request's credentials, not its key: the deployment is wrong, not the message.
 _CREDENTIAL_ERRORS = frozenset({"AuthorizationHeaderMalformed", "InvalidToken", "ExpiredToken", "InvalidAccessKeyId"})
 _READ_CHUNK = 1024 * 1024
+# How the store refuses a conditional write whose condition no longer holds.
+WRITE_CONFLICTS = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict"})
 
 
 class ObjectUnreadable(KeyError):
@@ -124,6 +126,16 @@ class ObjectStore:
         """Store bytes under ``key``; returns the ETag."""
         response = self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type, Metadata=metadata or {})
         return response["ETag"].strip('"')
+
+    def create(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> bool:
+        """Store bytes under ``key`` only if nothing is there (atomic in the store); False when something was."""
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type, IfNoneMatch="*")
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in WRITE_CONFLICTS:
+                return False
+            raise
+        return True
 
     def get(self, key: str, max_bytes: int | None = None) -> bytes:
         """The bytes under ``key``, at most ``max_bytes`` of them when given.

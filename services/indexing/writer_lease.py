@@ -16,11 +16,9 @@ import uuid
 
 from botocore.exceptions import ClientError
 
-from captioning_common.storage import ObjectStore
+from captioning_common.storage import WRITE_CONFLICTS, ObjectStore
 
 log = logging.getLogger(__name__)
-
-_CONFLICTS = ("PreconditionFailed", "412", "ConditionalRequestConflict")
 
 
 class WriterLease:
@@ -50,7 +48,7 @@ class WriterLease:
         try:
             response = self.store.client.put_object(Bucket=self.store.bucket, Key=self.key, Body=body, ContentType="application/json", **condition)
         except ClientError as exc:
-            if exc.response["Error"]["Code"] in _CONFLICTS:
+            if exc.response["Error"]["Code"] in WRITE_CONFLICTS:
                 self._version = ""
                 return False  # another replica wrote it first
             raise

@@ -103,8 +103,7 @@ class Intake:
     def accept(self, data: bytes, image: ValidImage, submission: Submission) -> tuple[dict, bool]:
         """(the received record, True when this call started the run) for a validated image."""
         key = original_key(image.image_id)
-        if self.store.head(key) is None:
-            self.store.put(key, data, content_type=image.content_type)
+        self.store.create(key, data, content_type=image.content_type)  # content-addressed: one already there is these bytes
         received = {
             "image_id": image.image_id,
             "object": {"bucket": self.store.bucket, "key": key},

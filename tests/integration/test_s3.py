@@ -1,4 +1,4 @@
-"""Real S3-compatible server: put, get, head, list, delete and a presigned GET over plain HTTP."""
+"""Real S3-compatible server: put, create, get, head, list, delete and a presigned GET over plain HTTP."""
 
 from __future__ import annotations
 
@@ -38,6 +38,15 @@ def test_round_trip(s3: S3Settings) -> None:
     store.delete(prefix + "a.bin")
     store.delete(prefix + "b.txt")
     assert list(store.list(prefix)) == []
+
+
+def test_create_writes_only_where_nothing_is(s3: S3Settings) -> None:
+    store = ObjectStore(s3)
+    key = f"tests/{uuid.uuid4().hex}/original"
+    assert store.create(key, b"first", content_type="image/png") is True
+    assert store.create(key, b"second") is False
+    assert store.get(key) == b"first" and store.head(key).content_type == "image/png"
+    store.delete(key)
 
 
 def test_list_follows_pagination(s3: S3Settings) -> None:

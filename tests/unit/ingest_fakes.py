@@ -19,18 +19,15 @@ def png_bytes(size: tuple[int, int] = (40, 30), shade: int = 128) -> bytes:
 
 
 class FakeStore:
-    """Objects in a dict, under one bucket name."""
+    """Objects in a dict, under one bucket name; ``create`` keeps what is there."""
 
     bucket = "test-bucket"
 
     def __init__(self) -> None:
         self.objects: dict[str, bytes] = {}
 
-    def head(self, key: str):
-        return len(self.objects[key]) if key in self.objects else None
-
-    def put(self, key: str, data: bytes, content_type: str = "") -> None:
-        self.objects[key] = data
+    def create(self, key: str, data: bytes, content_type: str = "") -> bool:
+        return self.objects.setdefault(key, data) is data
 
 
 class FakeRecords:
