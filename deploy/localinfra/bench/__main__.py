@@ -8,7 +8,8 @@ Starts what is not running, pushes warm-up images through, then measures:
    captioner's limit here. The same models without dynamic batching (a second Triton serving
    a copy of the repository whose configs have no ``dynamic_batching``), compared at equal
    p95 latency. The models the moderation and indexing services run in process
-   (NudeNet, the caption text checks, the multilingual embedder), each alone; together
+   (NudeNet at its best number of calls in flight, the caption text checks, the
+   multilingual embedder), each alone; together
    with the captioner they give the models' limit. Triton's ``scene_captioner`` (the trained
    student) alone, and a plain ``transformers`` loop (``generate`` per image and language)
    on the same checkpoint.
@@ -65,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-sizes", default="1,32", help="caption micro-batch sizes to compare (default 1,32)")
     parser.add_argument("--concurrencies", default="1,8,32,64", help="requests in flight when driving the captioner alone (default 1,8,32,64)")
     parser.add_argument("--unbatched-concurrencies", default="1,4,16", help="requests in flight for the unbatched captioner (default 1,4,16)")
+    parser.add_argument("--nudenet-in-flight", default="1,2,4", help="NudeNet calls in flight, as moderation's thread pool makes them (default 1,2,4)")
     parser.add_argument("--naive-images", type=int, default=24, help="images through the plain transformers loop (default 24)")
     parser.add_argument("--open-loop-seconds", type=float, default=15, help="how long each fixed-rate run uploads (default 15)")
     parser.add_argument("--workers", default="1,2,4", help="caption workers of the scale-out runs (default 1,2,4)")
@@ -104,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         with unbatched_triton(config) as unbatched:
             report["captioner_unbatched"] = captioner_alone(unbatched, alone, _numbers(args.unbatched_concurrencies))
         print("captioner unbatched: " + ", ".join(f"{r['images_per_s']:.1f} images/s at {n}" for n, r in report["captioner_unbatched"].items()), flush=True)
-        report["in_process_models"] = in_process_models(alone, captions_of(config.triton, alone))
+        report["in_process_models"] = in_process_models(alone, captions_of(config.triton, alone), _numbers(args.nudenet_in_flight))
         report["models_limit_images_per_s"] = combined_limit(
             [report["captioner_alone"][best]["images_per_s"], *(row["images_per_s"] for row in report["in_process_models"].values())]
         )
@@ -189,7 +191,8 @@ def print_tables(report: dict) -> None:
         print(f"| {n}, unbatched | {row['images_per_s']:.1f} | {row['p50_s']:.3f} | {row['p95_s']:.3f} | {row['p99_s']:.3f} |")
     others = report["in_process_models"] | {name: report[name] for name in ("scene_captioner_alone", "naive_transformers")}
     for name, row in others.items():
-        print(f"| {name.replace('_', ' ')} | {row['images_per_s']:.2f} | {row['p50_s']:.3f} | {row['p95_s']:.3f} | {row['p99_s']:.3f} |")
+        label = name.replace("_", " ") + (f", {row['in_flight']} in flight" if "in_flight" in row else "")
+        print(f"| {label} | {row['images_per_s']:.2f} | {row['p50_s']:.3f} | {row['p95_s']:.3f} | {row['p99_s']:.3f} |")
     print(f"| every model once per image (models' limit) | {report['models_limit_images_per_s']:.2f} | | | |")
     runs = report["pipeline_burst"] | {f"open loop {k}": v for k, v in report["pipeline_open_loop"].items()} | report["scale_out"]
     figures = [name for name in next(iter(runs.values())) if name not in ("cpu_ms_per_image", "index_latencies_s")]
