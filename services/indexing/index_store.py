@@ -7,9 +7,12 @@ search over a multilingual sentence embedding, so a query in one language finds
 captions in the other; and two rankings of those candidates: captions containing the
 whole query, and keywords, tags or objects the query names as a phrase; all fused by
 reciprocal rank over ``image_id`` (earlier rankings win ties).
-Rows written after the full-text index was last built are still searched (LanceDB
-scans unindexed rows); ``upsert`` folds them into the index once there are
-``refresh_unindexed_rows`` of them, which bounds the cost of that scan.
+A B-tree index on ``image_id`` finds the rows an upsert replaces, a delete removes or a
+lookup reads without scanning the image ids of every fragment.
+Rows written after the indexes were last built are still searched (LanceDB scans
+unindexed rows); ``upsert`` folds them into both indexes once there are
+``refresh_unindexed_rows`` of them, which bounds the cost of those scans, and removes
+the versions older than ``version_retention_s``, which bounds the cost of the next fold.
 
 One writer thread and any number of reader threads may share a ``CaptionIndex``.
 """
@@ -28,7 +31,7 @@ import lancedb
 import numpy as np
 import pyarrow as pa
 from lancedb.expr import col, lit
-from lancedb.index import FTS
+from lancedb.index import FTS, BTree
 
 from captioner.vocabulary import LANGUAGES
 from captioning_common.settings import S3Settings
@@ -38,11 +41,14 @@ from services.indexing.settings import IndexingSettings
 log = logging.getLogger(__name__)
 
 FTS_INDEX = "terms_fts"
+KEY_INDEX = "image_id_btree"
 # The indexed column holds search terms already (Korean morphemes split off their
 # particles); this tokenizer splits them on whitespace and punctuation and stems the
 # English words. English stemming and stop words leave Hangul terms untouched.
 FTS_CONFIG = FTS(base_tokenizer="simple", language="English", stem=True, remove_stop_words=True)
-REFRESH_UNINDEXED_ROWS = 1000
+# Folding rows into the indexes (``optimize``) costs about as much as 400 unindexed
+# fragments add to one upsert; at about ten rows per upsert, 300 rows balance the two.
+REFRESH_UNINDEXED_ROWS = 300
 RRF_K = 60
 CANDIDATES = 50  # rows each ranking contributes to the fusion
 INDEXED_LANGUAGES = ("en", "ko")  # the caption columns of the table
@@ -219,7 +225,7 @@ def reciprocal_rank_fusion(rankings: list[list[dict]], k: int = RRF_K) -> list[t
 
 
 class CaptionIndex:
-    """The caption table under ``s3://<bucket>/<index_prefix>``, created with its full-text index when missing.
+    """The caption table under ``s3://<bucket>/<index_prefix>``, created with its full-text and key indexes when missing.
 
     An existing table of another layout (an older schema, vectors of another embedder) is
     refused rather than mixed with new rows: point ``table`` at a new name instead.
@@ -247,9 +253,13 @@ class CaptionIndex:
         except ValueError:  # not there yet
             self._table = db.create_table(settings.table, schema=self._schema, exist_ok=True)
         self._check_layout()
-        if not any(index.name == FTS_INDEX for index in self._table.list_indices()):
+        present = {index.name for index in self._table.list_indices()}
+        if FTS_INDEX not in present:
             self._table.create_index("terms", config=FTS_CONFIG, name=FTS_INDEX)
             log.info("created full-text index", extra={"index_uri": self.uri, "table": settings.table})
+        if KEY_INDEX not in present:
+            self._table.create_index("image_id", config=BTree(), name=KEY_INDEX)
+            log.info("created image_id index", extra={"index_uri": self.uri, "table": settings.table})
 
     def upsert(self, entries: list[IndexEntry]) -> int:
         """Insert or replace entries by ``image_id`` in one commit; returns the table version written.
@@ -268,7 +278,7 @@ class CaptionIndex:
                 return self._table.version
             rows = self._rows(list(latest.values()))
             result = self._table.merge_insert("image_id").when_matched_update_all().when_not_matched_insert_all().execute(rows)
-            self._refresh_fts_if_due()
+            self._refresh_indexes_if_due()
             return result.version
 
     def delete(self, image_ids: list[str]) -> int:
@@ -306,9 +316,9 @@ class CaptionIndex:
         return self._table.count_rows()
 
     def unindexed_rows(self) -> int:
-        """Rows not yet in the full-text index; searches still find them, by a slower scan."""
-        stats = self._table.index_stats(FTS_INDEX)
-        return stats.num_unindexed_rows if stats else 0
+        """Rows not yet in the full-text or the key index; searches and upserts still find them, by a slower scan."""
+        stats = [self._table.index_stats(name) for name in (FTS_INDEX, KEY_INDEX)]
+        return max(found.num_unindexed_rows if found else 0 for found in stats)
 
     def search(self, query: str, lang: str, limit: int) -> list[SearchHit]:
         """Best ``limit`` images for ``query`` by full-text and vector rank; captions in ``lang``, else the other language."""
@@ -386,8 +396,8 @@ class CaptionIndex:
         if size != self._embedder.dimension:
             raise ValueError(f"{where} holds {size}-dim vectors, the embedder gives {self._embedder.dimension}; give it a new table name")
 
-    def _refresh_fts_if_due(self) -> None:
+    def _refresh_indexes_if_due(self) -> None:
         unindexed = self.unindexed_rows()
         if unindexed >= self._refresh_unindexed_rows:
-            self._table.optimize()
-            log.info("folded %d rows into the full-text index", unindexed, extra={"table": self.settings.table})
+            self._table.optimize(cleanup_older_than=timedelta(seconds=self.settings.version_retention_s))
+            log.info("folded %d rows into the indexes", unindexed, extra={"table": self.settings.table})

@@ -25,3 +25,9 @@ class IndexingSettings(StageSettings):
         "tags, objects, text); a table of another layout is refused, never mixed.",
     )
     search_limit_max: int = Field(100, description="Largest `limit` a search may ask for.")
+    version_retention_s: float = Field(
+        300.0,
+        gt=0,
+        description="How long the table keeps a superseded version: each fold of new rows into the indexes removes older ones "
+        "(the fold's cost grows with the versions kept). A search still reading a removed version fails.",
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import random
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -18,7 +19,7 @@ import pytest
 from captioning_common.settings import S3Settings
 from captioning_common.storage import ObjectStore
 from services.indexing.embedder import Embedder
-from services.indexing.index_store import CaptionIndex, IndexEntry, document_terms
+from services.indexing.index_store import FTS_INDEX, KEY_INDEX, REFRESH_UNINDEXED_ROWS, CaptionIndex, IndexEntry, document_terms
 from services.indexing.settings import IndexingSettings
 
 pytestmark = pytest.mark.integration
@@ -122,9 +123,9 @@ def make_index(s3: S3Settings, embedder: Embedder) -> Iterator[Callable[..., Cap
     """Builds indexes under fresh prefixes and deletes their objects afterwards."""
     prefixes: list[str] = []
 
-    def make(**kwargs) -> CaptionIndex:
+    def make(refresh_unindexed_rows: int = REFRESH_UNINDEXED_ROWS, **settings) -> CaptionIndex:
         prefixes.append(f"test-index-{uuid.uuid4().hex}")
-        return CaptionIndex(s3, IndexingSettings(index_prefix=prefixes[-1]), embedder, **kwargs)
+        return CaptionIndex(s3, IndexingSettings(index_prefix=prefixes[-1], **settings), embedder, refresh_unindexed_rows)
 
     yield make
     store = ObjectStore(s3)
@@ -218,6 +219,32 @@ def test_upsert_validates_entries(index: CaptionIndex) -> None:
     with pytest.raises(ValueError, match="no caption"):
         index.upsert([dataclasses.replace(STAR, caption_ko="")])
     assert index.count() == 70
+
+
+def test_upserts_find_the_rows_they_replace_through_the_image_id_index(make_index) -> None:
+    index = make_index(refresh_unindexed_rows=20)
+    entries = make_entries(25)
+    index.upsert(entries)
+    table = index._table
+    assert {found.name for found in table.list_indices()} == {FTS_INDEX, KEY_INDEX}
+    assert table.index_stats(KEY_INDEX).num_indexed_rows == 25 and index.unindexed_rows() == 0
+    index.upsert([dataclasses.replace(entries[3], caption_model="captioner:3")])
+    assert index.count() == 25 and index.get(entries[3].image_id).caption_model == "captioner:3"
+    assert f"ScalarIndexQuery: query=[image_id = {entries[3].image_id}]@{KEY_INDEX}" in table.search().where(f"image_id = '{entries[3].image_id}'").explain_plan()
+
+
+def test_a_fold_removes_the_versions_older_than_the_retention(make_index) -> None:
+    index = make_index(refresh_unindexed_rows=10, version_retention_s=0.5)
+    entries = make_entries(20)
+    for start in range(0, 8, 2):
+        index.upsert(entries[start : start + 2])
+    kept = len(index._table.list_versions())
+    assert kept >= 5  # the empty table, its two indexes, four upserts
+    time.sleep(1)
+    index.upsert(entries[8:12])  # 12 unindexed rows: folded, and the versions before it removed
+    assert index.unindexed_rows() == 0
+    assert len(index._table.list_versions()) < 5 <= kept
+    assert index.count() == 12 and index.get(entries[0].image_id) == entries[0]
 
 
 def test_rows_written_after_the_index_are_found_while_readers_search(make_index) -> None:
