@@ -53,6 +53,7 @@ from services.ingest.settings import IngestSettings
 REPO_ROOT = Path(__file__).resolve().parents[3]
 CHECKPOINT = REPO_ROOT / "models" / "student"
 EXPORTED = REPO_ROOT / "model_repository" / "scene_captioner" / "1" / "student"
+RESTART_WARMUP_IMAGES = 6
 
 
 def _numbers(text: str) -> list[int]:
@@ -86,6 +87,14 @@ def main(argv: list[str] | None = None) -> int:
     def burst(count: int) -> dict:
         return measure(ingest, headers, images(count), config, args.timeout)
 
+    def restart_caption(env: dict[str, str]) -> None:
+        """The caption service started again with ``env``, then fed a few images: the figures must
+        not include its joining the consumer group."""
+        caption = PipelineService(config, "caption", env=env)
+        caption.stop()
+        caption.start()
+        burst(RESTART_WARMUP_IMAGES)
+
     report: dict = {
         "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(), "python": platform.python_version()},
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -118,14 +127,10 @@ def main(argv: list[str] | None = None) -> int:
 
         report["pipeline_burst"] = {}
         for batch_size in _numbers(args.batch_sizes):
-            caption = PipelineService(config, "caption", env={"CAPTIONING_CAPTION_BATCH_SIZE": str(batch_size)})
-            caption.stop()
-            caption.start()
+            restart_caption({"CAPTIONING_CAPTION_BATCH_SIZE": str(batch_size)})
             report["pipeline_burst"][f"batch {batch_size}"] = burst(args.images)
             print(f"pipeline, caption batch {batch_size}: {report['pipeline_burst'][f'batch {batch_size}']['images_per_s']:.1f} images/s", flush=True)
-        caption = PipelineService(config, "caption")
-        caption.stop()
-        caption.start()  # the configured batch size from here on
+        restart_caption({})  # the configured batch size from here on
 
         maximum = max(run["images_per_s"] for run in report["pipeline_burst"].values())
         report["pipeline_open_loop"] = {}
@@ -139,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             for workers in _numbers(args.workers):
                 scale(config, {"caption": workers}, log=lambda line: None)
+                burst(RESTART_WARMUP_IMAGES)  # the group has rebalanced before the figures start
                 report["scale_out"][f"{workers} caption workers"] = burst(args.images)
                 print(f"{workers} caption workers: {report['scale_out'][f'{workers} caption workers']['images_per_s']:.1f} images/s", flush=True)
         finally:
