@@ -12,6 +12,9 @@ from botocore.exceptions import ClientError
 from captioning_common.settings import S3Settings
 
 
+MAX_POOL_CONNECTIONS = 64
+
+
 def s3_client(settings: S3Settings):
     """A boto3 S3 client for the configured endpoint (path-style, SigV4, standard retries)."""
     return boto3.client(
@@ -26,6 +29,9 @@ def s3_client(settings: S3Settings):
             retries={"max_attempts": settings.max_attempts, "mode": "standard"},
             connect_timeout=5,
             read_timeout=30,
+            # botocore keeps 10 connections by default and closes every extra one after its call;
+            # the services' thread pools run more calls than that at once
+            max_pool_connections=MAX_POOL_CONNECTIONS,
         ),
     )
 
