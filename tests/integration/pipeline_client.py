@@ -11,13 +11,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import requests
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer
 from PIL import Image, PngImagePlugin
 
 from captioner.render import render
 from captioner.scenes import SceneSampler
-from captioning_common.events import EnvelopeError, decode_event
 from captioning_common.kafka import watermarks
+from captioning_common.kafka.reading import read_range
 from captioning_common.settings import KafkaSettings
 
 FINAL = ("indexed", "failed")
@@ -132,29 +132,12 @@ def end_offsets(settings: KafkaSettings, topic: str) -> dict[int, int]:
 
 
 def read_since(settings: KafkaSettings, topic: str, start: dict[int, int], timeout_s: float = 30) -> list:
-    """Every record of ``topic`` from ``start`` offsets to the current end, as (key, envelope, event).
-
-    A record that is not a valid event comes back as (key, None, None).
-    """
+    """Every record of ``topic`` from ``start`` offsets to the current end, as (key, event);
+    a record that is not a valid event comes back as (key, None)."""
     end = end_offsets(settings, topic)
     consumer = Consumer(settings.client_config() | {"group.id": f"probe-{uuid.uuid4()}", "enable.auto.commit": False})
-    wanted = {p: (start.get(p, 0), end[p]) for p in end if end[p] > start.get(p, 0)}
-    consumer.assign([TopicPartition(topic, p, first) for p, (first, _) in wanted.items()])
-    records = []
-    deadline = time.monotonic() + timeout_s
     try:
-        while wanted and time.monotonic() < deadline:
-            message = consumer.poll(0.5)
-            if message is None or message.error():
-                continue
-            try:
-                envelope, event = decode_event(message.headers(), message.value())
-            except EnvelopeError:
-                envelope, event = None, None
-            records.append(((message.key() or b"").decode(errors="replace"), envelope, event))
-            if message.offset() + 1 >= wanted[message.partition()][1]:
-                del wanted[message.partition()]
+        starts = {partition: start.get(partition, 0) for partition in end}
+        return [((m.key() or b"").decode(errors="replace"), event) for m, event in read_range(consumer, topic, starts, end, idle_timeout_s=timeout_s)]
     finally:
         consumer.close()
-    assert not wanted, f"could not read {topic} to its end"
-    return records

@@ -24,6 +24,7 @@ from captioning_common.kafka import (
     dead_letter_topic_of,
     load_topics,
 )
+from captioning_common.kafka.reading import read_range
 from captioning_common.settings import KafkaSettings
 from captioning_events.v1.image_pb2 import ImageUploaded
 from tests.conftest import REPO_ROOT
@@ -204,3 +205,26 @@ def test_envelope_headers_survive_the_broker(kafka: KafkaSettings) -> None:
     assert dead_letter_topic_of(record) == topic + ".dlq"
     replayed = [(key, value.encode()) for key, value in dead.original_headers.items()]
     assert decode_event(replayed, dead.original_value)[1] == event, "a dead letter must carry enough to replay"
+
+
+def test_read_range_returns_each_record_once_with_its_event_and_times_out_short_of_the_end(kafka: KafkaSettings) -> None:
+    topic = fresh_topic(kafka, partitions=1)
+    producer = EventProducer(kafka, source="tests/kafka")
+    events = [ImageUploaded(image_id=f"{i:064x}", content_type="image/png") for i in range(3)]
+    for event in events:
+        producer.send(topic, event, key=event.image_id)
+    producer.produce_raw(topic, b"not-an-event", b"garbage").result(30)
+    producer.close()
+
+    def read(starts: dict[int, int], ends: dict[int, int], idle_timeout_s: float = 5.0) -> list:
+        consumer = Consumer(kafka.client_config() | {"group.id": f"probe-{uuid.uuid4()}", "enable.auto.commit": False})
+        try:
+            return [(m.offset(), m.key(), event) for m, event in read_range(consumer, topic, starts, ends, idle_timeout_s)]
+        finally:
+            consumer.close()
+
+    assert read({0: 0}, {0: 4}) == [(i, e.image_id.encode(), e) for i, e in enumerate(events)] + [(3, b"not-an-event", None)]
+    assert [offset for offset, _, _ in read({0: 1}, {0: 3})] == [1, 2]
+    assert read({0: 4}, {0: 4}) == []
+    with pytest.raises(TimeoutError, match="reached their end"):
+        read({0: 2}, {0: 9}, idle_timeout_s=1.0)

@@ -59,7 +59,7 @@ def test_200_uploads_end_captioned_moderated_and_searchable(pipeline, kafka) -> 
         assert status["keywords"] and status["hashtags"] and status["model"]["name"] == "captioner"
         assert status["captioned_at"] <= status["moderated_at"] <= status["indexed_at"]
 
-    indexed = Counter(key for key, _, _ in read_since(kafka, "index.updated", index_start))
+    indexed = Counter(key for key, _ in read_since(kafka, "index.updated", index_start))
     assert {image_id: indexed[image_id] for image_id in ids} == {image_id: 1 for image_id in ids}
 
     for image_id in ids:
@@ -92,7 +92,7 @@ def test_duplicate_uploads_start_no_second_run(pipeline, kafka) -> None:
         codes = sorted(r.status_code for r in pool.map(lambda _: upload(pipeline, fresh), range(8)))
     assert codes == [200] * 7 + [202]
 
-    events = Counter(key for key, _, _ in read_since(kafka, "images.uploaded", start))
+    events = Counter(key for key, _ in read_since(kafka, "images.uploaded", start))
     assert events[image_id] == 1 and events[image_id_of(fresh)] == 1
 
 
@@ -173,7 +173,7 @@ def test_poison_messages_are_dead_lettered_while_the_others_flow(pipeline, kafka
 
     deadline = time.monotonic() + 60
     while True:
-        letters = {key: event for key, _, event in read_since(kafka, "images.uploaded.dlq", dlq_start)}
+        letters = {key: event for key, event in read_since(kafka, "images.uploaded.dlq", dlq_start)}
         if {"garbage", undecodable_id, missing_id} <= set(letters) or time.monotonic() > deadline:
             break
         time.sleep(0.5)
@@ -213,7 +213,7 @@ def test_claim_check_submissions_are_validated_like_uploads(pipeline, kafka) -> 
     status = wait_for(pipeline, [image_id])[image_id]
     assert status["status"] == "indexed" and status["client_ref"] == "good" and status["metadata"] == {"platform": "test"}
 
-    letters = {key: event for key, _, event in read_since(kafka, "images.submitted.dlq", dlq_start)}
+    letters = {key: event for key, event in read_since(kafka, "images.submitted.dlq", dlq_start)}
     assert letters["corrupt"].error_code == "corrupt_image" and letters["corrupt"].stage == "ingest"
     assert letters["missing"].error_code == "object_missing"
     assert ImageRecords(store).all(image_id_of(corrupt)) == {}
@@ -240,7 +240,7 @@ def test_review_items_wait_for_a_decision(pipeline, kafka) -> None:
 
     in_review = wait_for(pipeline, [image_id], done=lambda s: s["verdict"] == "review")[image_id]
     assert in_review["moderation_reasons"][0]["code"] == "caption.sensitive_attribute"
-    assert image_id in {key for key, _, _ in read_since(kafka, "moderation.review", review_start)}
+    assert image_id in {key for key, _ in read_since(kafka, "moderation.review", review_start)}
 
     assert review(pipeline, image_id, "maybe").status_code == 400
     by_uploader = review(pipeline, image_id, "approve", headers=pipeline.headers)
@@ -250,7 +250,7 @@ def test_review_items_wait_for_a_decision(pipeline, kafka) -> None:
     decided = review(pipeline, image_id, "reject", note="guesses a person's attributes")
     assert decided.status_code == 202, decided.text
     assert decided.json()["reviewer"] == pipeline.REVIEWER
-    (signed,) = [event for key, _, event in read_since(kafka, "moderation.decisions", decisions_start) if key == image_id]
+    (signed,) = [event for key, event in read_since(kafka, "moderation.decisions", decisions_start) if key == image_id]
     assert signed.reviewer == pipeline.REVIEWER and verify_decision(signed, pipeline.env["CAPTIONING_REVIEW_SIGNING_KEY"])
     final = wait_for(pipeline, [image_id], done=lambda s: s["verdict"] == "reject" and s["status"] == "moderated")[image_id]
     assert final["reviewer"] == pipeline.REVIEWER
@@ -302,7 +302,7 @@ def test_sigkill_of_the_caption_service_loses_nothing_and_indexes_nothing_twice(
 
     statuses = wait_for(pipeline, ids, done=lambda s: s["status"] in ("indexed", "failed"))
     assert all(s["status"] == "indexed" for s in statuses.values())
-    indexed = Counter(key for key, _, _ in read_since(kafka, "index.updated", index_start))
+    indexed = Counter(key for key, _ in read_since(kafka, "index.updated", index_start))
     assert {image_id: indexed[image_id] for image_id in ids} == {image_id: 1 for image_id in ids}
 
 
@@ -326,7 +326,7 @@ def test_sigterm_finishes_the_batch_commits_and_exits(pipeline, kafka) -> None:
 
     statuses = wait_for(pipeline, ids, done=lambda s: s["status"] in ("indexed", "failed"))
     assert all(s["status"] == "indexed" for s in statuses.values())
-    indexed = Counter(key for key, _, _ in read_since(kafka, "index.updated", index_start))
+    indexed = Counter(key for key, _ in read_since(kafka, "index.updated", index_start))
     assert {image_id: indexed[image_id] for image_id in ids} == {image_id: 1 for image_id in ids}
 
 
@@ -376,7 +376,7 @@ def test_a_triton_outage_delays_captions_and_loses_none(pipeline, servers, kafka
     assert all(s["status"] == "indexed" for s in statuses.values())
     ready = requests.get(caption_ready, timeout=10)
     assert ready.status_code == 200, ready.text
-    assert not set(ids) & {key for key, _, _ in read_since(kafka, "images.uploaded.dlq", dlq_start)}
+    assert not set(ids) & {key for key, _ in read_since(kafka, "images.uploaded.dlq", dlq_start)}
 
 
 def test_an_oversized_body_is_refused_before_it_is_read(pipeline) -> None:

@@ -19,7 +19,8 @@ import lancedb
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from captioning_common.events import EnvelopeError, decode_event
+from captioning_common.kafka import watermarks
+from captioning_common.kafka.reading import read_range
 from captioning_common.settings import KafkaSettings, S3Settings
 from captioning_events.v1.index_pb2 import IndexOperation, IndexUpdated
 from localinfra.chaos.workload import RetryingClient
@@ -141,25 +142,11 @@ def index_events(kafka: KafkaSettings, timeout_s: float = 60) -> dict[str, list[
     consumer = Consumer(kafka.client_config() | {"group.id": f"chaos-index-{uuid.uuid4()}", "enable.auto.commit": False, "log_level": 0})
     operations: dict[str, list[str]] = defaultdict(list)
     try:
-        partitions = consumer.list_topics(INDEX_TOPIC, timeout=10).topics[INDEX_TOPIC].partitions
-        ends = {p: consumer.get_watermark_offsets(TopicPartition(INDEX_TOPIC, p), timeout=10) for p in partitions}
-        wanted = {p: high for p, (low, high) in ends.items() if high > low}
-        consumer.assign([TopicPartition(INDEX_TOPIC, p, ends[p][0]) for p in wanted])
-        deadline = time.monotonic() + timeout_s
-        while wanted and time.monotonic() < deadline:
-            message = consumer.poll(0.5)
-            if message is None or message.error():
-                continue
-            try:
-                _, event = decode_event(message.headers(), message.value())
-            except EnvelopeError:
-                event = None
+        marks = watermarks(consumer, INDEX_TOPIC)
+        starts, ends = {p: low for p, (low, _) in marks.items()}, {p: high for p, (_, high) in marks.items()}
+        for _, event in read_range(consumer, INDEX_TOPIC, starts, ends, idle_timeout_s=timeout_s):
             if isinstance(event, IndexUpdated):
                 operations[event.image_id].append(IndexOperation.Name(event.operation).removeprefix("INDEX_OPERATION_"))
-            if message.offset() + 1 >= wanted[message.partition()]:
-                del wanted[message.partition()]
-        if wanted:
-            raise TimeoutError(f"could not read {INDEX_TOPIC} to its end")
     finally:
         consumer.close()
     return operations

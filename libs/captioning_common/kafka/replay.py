@@ -23,10 +23,10 @@ from datetime import datetime
 
 from confluent_kafka import Consumer, Message, TopicPartition
 
-from captioning_common.events import EnvelopeError, decode_event
 from captioning_common.kafka.consumer import watermarks
 from captioning_common.kafka.dead_letter import dead_letter_object_key
 from captioning_common.kafka.producer import EventProducer
+from captioning_common.kafka.reading import read_range
 from captioning_common.kafka.topics import DEAD_LETTER_SUFFIX, TopicSpec, load_topics
 from captioning_common.records import ImageRecords, is_image_id
 from captioning_common.settings import KafkaSettings, S3Settings
@@ -93,23 +93,8 @@ def _start_offsets(
 
 def _read(consumer: Consumer, topic: str, starts: list[TopicPartition], ends: dict[int, int]) -> Iterator[tuple[Message, DeadLetter | None]]:
     """Each record of ``topic`` from ``starts`` up to ``ends``, with its letter (None when it is not a DeadLetter)."""
-    remaining = {tp.partition for tp in starts if tp.offset < ends[tp.partition]}
-    consumer.assign([tp for tp in starts if tp.partition in remaining])
-    while remaining:
-        message = consumer.poll(5.0)
-        if message is None:
-            raise TimeoutError(f"{topic}: no record within 5 s before reaching the end")
-        if message.error():
-            continue
-        if message.offset() + 1 >= ends[message.partition()]:
-            remaining.discard(message.partition())
-        if message.offset() >= ends[message.partition()]:
-            continue
-        try:
-            _, letter = decode_event(message.headers(), message.value())
-        except EnvelopeError:
-            letter = None
-        yield message, letter if isinstance(letter, DeadLetter) else None
+    for message, event in read_range(consumer, topic, {tp.partition: tp.offset for tp in starts}, ends):
+        yield message, event if isinstance(event, DeadLetter) else None
 
 
 def latest_dead_letters(dlq_topic: str, kafka: KafkaSettings, limit: int, topics: dict[str, TopicSpec] | None = None) -> tuple[int, list[ListedLetter]]:
