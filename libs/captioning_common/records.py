@@ -24,7 +24,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from captioning_common.storage import WRITE_CONFLICTS, ObjectStore, ObjectTooLarge, read_failure
+from captioning_common.storage import ObjectStore, ObjectTooLarge, read_failure
 
 log = logging.getLogger(__name__)
 
@@ -105,15 +105,8 @@ class ImageRecords:
 
     def put_if(self, image_id: str, stage: str, record: dict[str, Any], version: str) -> None:
         """Write a stage record only if it is still at ``version`` ("" : still absent); RecordConflict otherwise."""
-        condition = {"IfMatch": f'"{version}"'} if version else {"IfNoneMatch": "*"}
-        try:
-            self.store.client.put_object(
-                Bucket=self.store.bucket, Key=record_key(image_id, stage), Body=_encode(record), ContentType="application/json", **condition
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] in WRITE_CONFLICTS:
-                raise RecordConflict(f"records/{image_id}/{stage}.json changed since it was read") from exc
-            raise
+        if self.store.put_if(record_key(image_id, stage), _encode(record), version, content_type="application/json") is None:
+            raise RecordConflict(f"records/{image_id}/{stage}.json changed since it was read")
 
     def delete(self, image_id: str, stage: str) -> None:
         """Remove a stage record (no error when absent)."""

@@ -40,7 +40,7 @@ def s3_client(settings: S3Settings):
 _CREDENTIAL_ERRORS = frozenset({"AuthorizationHeaderMalformed", "InvalidToken", "ExpiredToken", "InvalidAccessKeyId"})
 _READ_CHUNK = 1024 * 1024
 # How the store refuses a conditional write whose condition no longer holds.
-WRITE_CONFLICTS = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict"})
+_WRITE_CONFLICTS = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict"})
 
 
 class ObjectUnreadable(KeyError):
@@ -133,15 +133,21 @@ class ObjectStore:
         response = self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type, Metadata=metadata or {})
         return response["ETag"].strip('"')
 
+    def put_if(self, key: str, data: bytes, version: str, content_type: str = "application/octet-stream") -> str | None:
+        """Store bytes under ``key`` only if its object is still at ``version`` (an ETag; "": still
+        absent), atomically in the store; the new ETag, or None when the condition no longer held."""
+        condition = {"IfMatch": f'"{version}"'} if version else {"IfNoneMatch": "*"}
+        try:
+            response = self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type, **condition)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in _WRITE_CONFLICTS:
+                return None
+            raise
+        return response["ETag"].strip('"')
+
     def create(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> bool:
         """Store bytes under ``key`` only if nothing is there (atomic in the store); False when something was."""
-        try:
-            self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type, IfNoneMatch="*")
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] in WRITE_CONFLICTS:
-                return False
-            raise
-        return True
+        return self.put_if(key, data, "", content_type) is not None
 
     def get(self, key: str, max_bytes: int | None = None) -> bytes:
         """The bytes under ``key``, at most ``max_bytes`` of them when given.

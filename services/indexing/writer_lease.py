@@ -16,7 +16,7 @@ import uuid
 
 from botocore.exceptions import ClientError
 
-from captioning_common.storage import WRITE_CONFLICTS, ObjectStore
+from captioning_common.storage import ObjectStore
 
 log = logging.getLogger(__name__)
 
@@ -44,17 +44,13 @@ class WriterLease:
             return False
         expires = time.time() + self.ttl_s
         body = json.dumps({"holder": self.holder, "expires_at": expires}).encode()
-        condition = {"IfMatch": f'"{version}"'} if version else {"IfNoneMatch": "*"}
-        try:
-            response = self.store.client.put_object(Bucket=self.store.bucket, Key=self.key, Body=body, ContentType="application/json", **condition)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] in WRITE_CONFLICTS:
-                self._version = ""
-                return False  # another replica wrote it first
-            raise
+        written = self.store.put_if(self.key, body, version, content_type="application/json")
+        if written is None:
+            self._version = ""
+            return False  # another replica wrote it first
         if not self._version:
             log.info("took the index writer lease", extra={"holder": self.holder})
-        self._version, self._expires = response["ETag"].strip('"'), expires
+        self._version, self._expires = written, expires
         return True
 
     def release(self) -> None:
