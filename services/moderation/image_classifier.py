@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib.metadata import version
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -72,13 +73,14 @@ class NudeNetClassifier:
     name = "nudenet"
 
     def __init__(self) -> None:
-        from nudenet import NudeDetector  # AGPL-3.0 licence text: imported only when selected
+        import nudenet  # AGPL-3.0 licence text: imported only when selected
 
         self.version = f"{version('nudenet')}/320n"
-        # NudeDetector keeps no per-call state and InferenceSession.run is thread-safe.
-        self._detector = NudeDetector()
-        # its own session spins between calls, which takes CPU from the rest of the pipeline
-        self._detector.onnx_session = ort.InferenceSession(self._detector.onnx_session._model_path, session_options())
+        # NudeDetector keeps no per-call state and InferenceSession.run is thread-safe. Its own
+        # session spins between calls, which takes CPU from the rest of the pipeline: replaced.
+        self._detector = nudenet.NudeDetector()
+        model = Path(nudenet.__file__).with_name("320n.onnx")
+        self._detector.onnx_session = ort.InferenceSession(str(model), session_options())
 
     def classify(self, image_bytes: bytes) -> list[ImageFinding]:
         """Return the exposed-nudity detections in the image."""
