@@ -13,6 +13,7 @@ only the count, and two members of the moderation group got one whole topic each
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 
 from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, Message, TopicPartition
@@ -23,6 +24,17 @@ from captioning_common.settings import KafkaSettings
 log = logging.getLogger(__name__)
 
 Position = tuple[str, int]  # (topic, partition)
+_WATERMARK_RETRY_S = 0.1
+# A partition whose leader is loading, moving or being elected: asking again soon succeeds.
+_LEADER_MOVING = frozenset(
+    {
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.FENCED_LEADER_EPOCH,
+        KafkaError.UNKNOWN_LEADER_EPOCH,
+        KafkaError.OFFSET_NOT_AVAILABLE,
+    }
+)
 
 
 def assignment_strategy(topics: Iterable[str]) -> str:
@@ -146,9 +158,24 @@ class BatchConsumer:
 
 
 def watermarks(consumer: Consumer, topic: str, timeout_s: float = 10.0) -> dict[int, tuple[int, int]]:
-    """(low, high) watermark of each partition of ``topic``, asked of the broker."""
+    """(low, high) watermark of each partition of ``topic``, asked of the broker.
+
+    A retriable refusal (a leader still loading its partitions after a start, or being
+    elected after a broker left) is asked again until ``timeout_s`` has passed.
+    """
+    deadline = time.monotonic() + timeout_s
     partitions = consumer.list_topics(topic, timeout=timeout_s).topics[topic].partitions
-    return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout_s) for p in partitions}
+    return {p: _watermark(consumer, TopicPartition(topic, p), deadline) for p in partitions}
+
+
+def _watermark(consumer: Consumer, partition: TopicPartition, deadline: float) -> tuple[int, int]:
+    while True:
+        try:
+            return consumer.get_watermark_offsets(partition, timeout=max(deadline - time.monotonic(), 0.1))
+        except KafkaException as exc:
+            if exc.args[0].code() not in _LEADER_MOVING or time.monotonic() >= deadline:
+                raise
+        time.sleep(_WATERMARK_RETRY_S)
 
 
 def _names(partitions: list[TopicPartition]) -> str:
