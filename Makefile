@@ -11,7 +11,7 @@ EXPORTED := $(MODEL_VERSION_DIR)/student/captioner.json
 PROFANITY := services/moderation/profanity_model.npz
 SEED   ?= 0
 
-.PHONY: help demo bench install protos model-repository model eval up status down test test-unit hostile chaos proto-check proto-lock settings-table serving-env chart-test chart-readme clean chromium kube-test
+.PHONY: help demo bench install protos model-repository model eval up status down test test-unit hostile chaos proto-check proto-lock settings-table serving-env chart-test chart-readme clean chromium screenshots kube-test
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -85,6 +85,9 @@ chromium:  ## install Debian's chromium and a Korean font for the console's brow
 
 test: install model-repository chromium  ## run every test but the long hostile-input runs and the Kubernetes install; starts (and stops) the real servers it needs
 	$(PY) -m pytest
+
+screenshots: install model-repository chromium  ## run the console's browser tests and keep their screenshots in docs/screenshots/ (the README shows them)
+	SCREENSHOTS_DIR=docs/screenshots $(PY) -m pytest tests/integration/test_console.py
 
 test-unit: install model-repository  ## run only the tests that need no server
 	$(PY) -m pytest -m "not integration and not hostile and not kube"

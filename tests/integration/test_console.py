@@ -1,13 +1,14 @@
 """The web console in a real Chromium (Debian's package, driven by Playwright) against the real pipeline.
 
 Each test signs in with one of the session's keys and works the console as a person
-would; the screenshots of each screen, at 1280 px and at a phone's 390 px, go to
-``docs/screenshots/``.
+would. The screenshots of each screen, at 1280 px and at a phone's 390 px, go to
+``.local/screenshots/``; ``make screenshots`` writes them to ``docs/screenshots/`` instead.
 """
 
 from __future__ import annotations
 
 import io
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,7 +48,7 @@ TAG = "console"  # salts this module's uploads: ids no other test module shares
 
 
 CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"
+SCREENSHOTS = Path(os.environ.get("SCREENSHOTS_DIR", REPO_ROOT / ".local" / "screenshots"))
 SIZES = {"desktop": (1280, 860), "phone": (390, 844)}
 OPERATOR, OPERATOR_KEY = "test-operator", "test-operator-key"
 STEPS = ("received", "captioned", "moderated", "indexed")
@@ -100,7 +101,7 @@ def sign_in(page: Page, key: str) -> None:
 
 
 def screenshot(page: Page, name: str) -> None:
-    """``docs/screenshots/<name>-desktop.png`` and ``-phone.png`` (palette PNGs, small enough to commit)."""
+    """``<name>-desktop.png`` and ``-phone.png`` in SCREENSHOTS (palette PNGs, small enough to commit)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     for size, (width, height) in SIZES.items():
         page.set_viewport_size({"width": width, "height": height})
