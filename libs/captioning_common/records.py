@@ -22,8 +22,6 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from captioning_common.storage import ObjectStore, ObjectTooLarge, read_failure
 
 log = logging.getLogger(__name__)
@@ -90,18 +88,13 @@ class ImageRecords:
             return None
 
     def read(self, image_id: str, stage: str) -> tuple[dict[str, Any] | None, str]:
-        """(a stage record or None, its version: the ETag, "" when absent), for ``put_if``."""
-        try:
-            response = self.store.client.get_object(Bucket=self.store.bucket, Key=record_key(image_id, stage))
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
-                return None, ""
-            raise
-        limit = self.store.settings.max_record_bytes
-        if response["ContentLength"] > limit:
-            response["Body"].close()
-            raise ValueError(f"records/{image_id}/{stage}.json has {response['ContentLength']} bytes; the limit is {limit}")
-        return json.loads(response["Body"].read()), response["ETag"].strip('"')
+        """(a stage record or None, its version: the ETag, "" when absent), for ``put_if``;
+        ObjectTooLarge over ``max_record_bytes``."""
+        found = self.store.get_versioned(record_key(image_id, stage), self.store.settings.max_record_bytes)
+        if found is None:
+            return None, ""
+        data, version = found
+        return json.loads(data), version
 
     def put_if(self, image_id: str, stage: str, record: dict[str, Any], version: str) -> None:
         """Write a stage record only if it is still at ``version`` ("" : still absent); RecordConflict otherwise."""

@@ -159,6 +159,19 @@ class ObjectStore:
         errors included, propagates: it is transient or a deployment problem, and
         must not dead-letter the message.
         """
+        return self._get(key, max_bytes)[0]
+
+    def get_versioned(self, key: str, max_bytes: int) -> tuple[bytes, str] | None:
+        """(the bytes under ``key``, their version for ``put_if``), or None when there is no such
+        object; the other errors as ``get``'s."""
+        try:
+            return self._get(key, max_bytes)
+        except (ObjectUnreadable, ObjectTooLarge):
+            raise
+        except KeyError:
+            return None
+
+    def _get(self, key: str, max_bytes: int | None) -> tuple[bytes, str]:
         try:
             response = self.client.get_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
@@ -168,11 +181,11 @@ class ObjectStore:
         body = response["Body"]
         try:
             if max_bytes is None:
-                return body.read()
+                return body.read(), response["ETag"].strip('"')
             size = response.get("ContentLength")
             if size is not None and size > max_bytes:
                 raise ObjectTooLarge(key, size, max_bytes)
-            return _read_at_most(key, body, max_bytes)
+            return _read_at_most(key, body, max_bytes), response["ETag"].strip('"')
         finally:
             body.close()
 

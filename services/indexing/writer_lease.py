@@ -14,11 +14,10 @@ import logging
 import time
 import uuid
 
-from botocore.exceptions import ClientError
-
 from captioning_common.storage import ObjectStore
 
 log = logging.getLogger(__name__)
+_LEASE_MAX_BYTES = 4096  # a holder id and an expiry
 
 
 class WriterLease:
@@ -57,14 +56,12 @@ class WriterLease:
         """Give the lease up (at shutdown) so another replica takes it at once."""
         if not self.held():
             return
-        self.store.client.delete_object(Bucket=self.store.bucket, Key=self.key)  # conditional delete is not universal
+        self.store.delete(self.key)  # conditional delete is not universal
         self._version = ""
 
     def _read(self) -> tuple[dict | None, str]:
-        try:
-            response = self.store.client.get_object(Bucket=self.store.bucket, Key=self.key)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
-                return None, ""
-            raise
-        return json.loads(response["Body"].read(4096)), response["ETag"].strip('"')
+        found = self.store.get_versioned(self.key, _LEASE_MAX_BYTES)
+        if found is None:
+            return None, ""
+        data, version = found
+        return json.loads(data), version

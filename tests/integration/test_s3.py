@@ -1,4 +1,4 @@
-"""Real S3-compatible server: put, create, get, head, list, delete and a presigned GET over plain HTTP."""
+"""Real S3-compatible server: put, create, conditional writes, get, head, list, delete and a presigned GET over plain HTTP."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 from pydantic import SecretStr
 
 from captioning_common.settings import S3Settings
-from captioning_common.storage import ObjectStore, ObjectUnreadable, read_failure
+from captioning_common.storage import ObjectStore, ObjectTooLarge, ObjectUnreadable, read_failure
 
 
 def test_round_trip(s3: S3Settings) -> None:
@@ -46,6 +46,22 @@ def test_create_writes_only_where_nothing_is(s3: S3Settings) -> None:
     assert store.create(key, b"first", content_type="image/png") is True
     assert store.create(key, b"second") is False
     assert store.get(key) == b"first" and store.head(key).content_type == "image/png"
+    store.delete(key)
+
+
+def test_conditional_writes_hold_only_at_the_version_read(s3: S3Settings) -> None:
+    store = ObjectStore(s3)
+    key = f"tests/{uuid.uuid4().hex}/record.json"
+    assert store.get_versioned(key, max_bytes=100) is None
+    first = store.put_if(key, b"v1", "")
+    assert first and store.put_if(key, b"late create", "") is None
+    assert store.get_versioned(key, max_bytes=100) == (b"v1", first)
+    second = store.put_if(key, b"v2", first)
+    assert second and second != first
+    assert store.put_if(key, b"stale", first) is None  # written by someone else since ``first`` was read
+    assert store.get_versioned(key, max_bytes=100) == (b"v2", second)
+    with pytest.raises(ObjectTooLarge):
+        store.get_versioned(key, max_bytes=1)
     store.delete(key)
 
 

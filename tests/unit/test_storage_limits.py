@@ -30,7 +30,7 @@ class LyingClient:
         self.announced = announced
 
     def get_object(self, Bucket: str, Key: str) -> dict:  # noqa: N803 - boto3's names
-        response = {"Body": StreamingBody(self.stream, len(self.stream.getvalue()))}
+        response = {"Body": StreamingBody(self.stream, len(self.stream.getvalue())), "ETag": '"0"'}
         if self.announced is not None:
             response["ContentLength"] = self.announced
         return response
