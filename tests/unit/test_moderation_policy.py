@@ -7,11 +7,14 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
+import cv2
+import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
 from captioning_events.v1.caption_pb2 import Caption
 from captioning_events.v1.moderation_pb2 import Verdict
+from perception.real_photos import REAL_PHOTOS
 from services.moderation.image_classifier import (
     NUDITY_LABELS,
     ImageClassifier,
@@ -70,6 +73,28 @@ def test_nudenet_is_safe_to_share_between_threads(nudenet: ImageClassifier) -> N
     images = [encode(shapes_image(mode), fmt) for mode, fmt in IMAGES]
     with ThreadPoolExecutor(max_workers=4) as pool:
         assert list(pool.map(nudenet.classify, images * 2)) == [nudenet.classify(image) for image in images * 2]
+
+
+def photo_variants() -> list[np.ndarray]:
+    """The real photos as BGR arrays, each also mirrored, cut to its top half and to its left half, and squeezed."""
+    variants = []
+    for photo in REAL_PHOTOS:
+        bgr = np.ascontiguousarray(photo.pixels()[:, :, ::-1])
+        height, width = bgr.shape[:2]
+        variants += [bgr, bgr[:, ::-1], bgr[: height // 2], bgr[:, : width // 2], cv2.resize(bgr, (width // 3, height))]
+    return [np.ascontiguousarray(variant) for variant in variants]
+
+
+def test_nudenet_detects_what_the_package_detects(nudenet: ImageClassifier) -> None:
+    from nudenet import NudeDetector
+
+    package = NudeDetector()
+    ours, theirs = [], []
+    for pixels in photo_variants():  # tall and wide: the padding goes to either side
+        ours.append([(d.label, round(d.score, 5), tuple(int(v) for v in d.box)) for d in nudenet.detect(pixels)])
+        theirs.append([(d["class"], round(d["score"], 5), tuple(d["box"])) for d in package.detect(pixels)])
+    assert ours == theirs
+    assert sum(map(len, theirs)) >= 5 and len({d[0] for image in theirs for d in image}) >= 3, "too few detections to compare"
 
 
 def test_nudenet_identifies_itself(nudenet: ImageClassifier) -> None:
