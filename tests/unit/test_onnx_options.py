@@ -15,5 +15,5 @@ def test_session_options_turn_spinning_off_and_keep_the_thread_count() -> None:
 
 
 def test_the_nudenet_session_is_built_with_them() -> None:
-    options = NudeNetClassifier()._detector.onnx_session.get_session_options()
+    options = NudeNetClassifier()._session.get_session_options()
     assert [options.get_session_config_entry(entry) for entry in SPINNING] == ["0", "0"]
