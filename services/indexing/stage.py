@@ -71,6 +71,9 @@ class IndexingStage:
         if upserts:
             with self.metrics.time_stage("index_upsert"):
                 version = self.index.upsert([entry for _, entry in upserts.values()])
+            if self.index.fold_due():
+                with self.metrics.time_stage("index_fold"):
+                    self.index.fold()
             for image_id, (index, _) in upserts.items():
                 mark = {"index": self.index.settings.table, "index_version": version, "moderated_at": iso(batch[index].event.moderated_at), "indexed_at": iso(timestamp_now())}
                 outcomes[index] = Outcome(events=[self._announce(image_id, IndexOperation.INDEX_OPERATION_UPSERT, version)], marks=[RecordChange(image_id, "index", mark)], result="indexed")

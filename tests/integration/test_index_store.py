@@ -225,6 +225,8 @@ def test_upserts_find_the_rows_they_replace_through_the_image_id_index(make_inde
     index = make_index(refresh_unindexed_rows=20)
     entries = make_entries(25)
     index.upsert(entries)
+    assert index.fold_due()
+    index.fold()
     table = index._table
     assert {found.name for found in table.list_indices()} == {FTS_INDEX, KEY_INDEX}
     assert table.index_stats(KEY_INDEX).num_indexed_rows == 25 and index.unindexed_rows() == 0
@@ -238,11 +240,14 @@ def test_a_fold_removes_the_versions_older_than_the_retention(make_index) -> Non
     entries = make_entries(20)
     for start in range(0, 8, 2):
         index.upsert(entries[start : start + 2])
+    assert not index.fold_due()  # 8 rows wait
     kept = len(index._table.list_versions())
     assert kept >= 5  # the empty table, its two indexes, four upserts
     time.sleep(1)
-    index.upsert(entries[8:12])  # 12 unindexed rows: folded, and the versions before it removed
-    assert index.unindexed_rows() == 0
+    index.upsert(entries[8:12])
+    assert index.fold_due()  # 12 unindexed rows: folded, and the versions before it removed
+    index.fold()
+    assert index.unindexed_rows() == 0 and not index.fold_due()
     assert len(index._table.list_versions()) < 5 <= kept
     assert index.count() == 12 and index.get(entries[0].image_id) == entries[0]
 
@@ -251,6 +256,7 @@ def test_rows_written_after_the_index_are_found_while_readers_search(make_index)
     index = make_index(refresh_unindexed_rows=20)
     entries = make_entries(40)
     index.upsert(entries[:25])
+    index.fold()
     assert index.unindexed_rows() == 0  # folded into the full-text index
     errors: list[Exception] = []
     stop = threading.Event()
@@ -268,6 +274,8 @@ def test_rows_written_after_the_index_are_found_while_readers_search(make_index)
     for start in range(25, 40, 5):
         index.upsert(entries[start : start + 5])
         index.upsert(entries[start : start + 5])
+        if index.fold_due():
+            index.fold()
     stop.set()
     for reader in readers:
         reader.join()

@@ -16,6 +16,7 @@ from captioning_common.kafka import StageTopics, watermarks
 from captioning_common.settings import KafkaSettings
 from captioning_events.v1.index_pb2 import IndexUpdated
 from localinfra.cpu_time import cpu_by_component, cpu_ms_per_item
+from localinfra.prometheus import local_targets
 from localinfra.settings import InfraConfig
 
 INDEX_TOPIC = StageTopics("indexing").output(IndexUpdated)
@@ -33,6 +34,24 @@ def triton_counts(metrics_url: str, model: str = "captioner") -> tuple[float, fl
         elif line.startswith("nv_inference_exec_count{"):
             executions += float(line.rsplit(" ", 1)[1])
     return requests_total, executions
+
+
+def index_folds(config: InfraConfig) -> tuple[float, float]:
+    """(folds, seconds spent folding) the running indexing replicas counted so far."""
+    folds = seconds = 0.0
+    for url in local_targets(config)["indexing"]:
+        try:
+            text = requests.get(url, timeout=10).text
+        except requests.ConnectionError:  # a replica that is not running
+            continue
+        for line in text.splitlines():
+            if 'stage="index_fold"' not in line:
+                continue
+            if line.startswith("captioning_stage_seconds_count{"):
+                folds += float(line.rsplit(" ", 1)[1])
+            elif line.startswith("captioning_stage_seconds_sum{"):
+                seconds += float(line.rsplit(" ", 1)[1])
+    return folds, seconds
 
 
 def _seconds_between(start: str, end: str) -> float:
@@ -68,12 +87,13 @@ def _upload_all(ingest: str, headers: dict[str, str], images: list[bytes], rate:
 def measure(ingest: str, headers: dict[str, str], images: list[bytes], config: InfraConfig, timeout_s: float, rate: float | None = None) -> dict:
     """Upload ``images`` (a burst, or at ``rate`` per second) and wait until each is indexed or settled otherwise.
 
-    Returns the run's figures (throughput and latencies count the indexed images) and, under
+    Returns the run's figures (throughput and latencies count the indexed images; the index
+    writer's folds during the run and their seconds, which stall it) and, under
     ``cpu_ms_per_image``, the CPU milliseconds each component spent per uploaded image.
     """
     kafka, metrics_url = config.kafka, config.triton.metrics_url
     cpu_before = cpu_by_component(config)
-    before = triton_counts(metrics_url)
+    before, folds_before = triton_counts(metrics_url), index_folds(config)
     consumer = _index_events_from_now(kafka)
     try:
         started = time.monotonic()
@@ -97,7 +117,7 @@ def measure(ingest: str, headers: dict[str, str], images: list[bytes], config: I
         elapsed = time.monotonic() - started
     finally:
         consumer.close()
-    after = triton_counts(metrics_url)
+    after, folds_after = triton_counts(metrics_url), index_folds(config)
     cpu = cpu_ms_per_item(cpu_before, cpu_by_component(config), len(images))
     statuses = [requests.get(f"{ingest}/v1/images/{image_id}", headers=headers, timeout=30).json() for image_id in ids]
     statuses = [status for status in statuses if status["status"] == "indexed"]
@@ -118,6 +138,8 @@ def measure(ingest: str, headers: dict[str, str], images: list[bytes], config: I
         "index_p95_s": index_cuts[94],
         "index_p99_s": index_cuts[98],
         "triton_mean_batch": (after[0] - before[0]) / executions if executions else 0.0,
+        "index_folds": folds_after[0] - folds_before[0],
+        "index_fold_s": folds_after[1] - folds_before[1],
         "cpu_ms_per_image": cpu,
         "index_latencies_s": sorted(to_index),
     }

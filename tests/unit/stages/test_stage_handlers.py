@@ -200,11 +200,21 @@ class FakeIndex:
     def __init__(self) -> None:
         self.rows: dict[str, object] = {}
         self.version = 0
+        self.unindexed = 0
+        self.folds = 0
 
     def upsert(self, entries) -> int:
         self.rows.update({entry.image_id: entry for entry in entries})
+        self.unindexed += len(entries)
         self.version += 1
         return self.version
+
+    def fold_due(self) -> bool:
+        return self.unindexed >= 3
+
+    def fold(self) -> None:
+        self.unindexed = 0
+        self.folds += 1
 
     def delete(self, image_ids) -> int:
         for image_id in image_ids:
@@ -232,6 +242,16 @@ def test_indexing_upserts_then_announces_then_marks(indexing) -> None:
     assert image_id_of("a") in index.rows
     assert outcome.events[0].event.operation == IndexOperation.INDEX_OPERATION_UPSERT and outcome.events[0].topic == "index.updated"
     assert not outcome.records and outcome.marks[0].stage == "index" and outcome.marks[0].body["index_version"] == 1
+
+
+def test_indexing_folds_once_enough_rows_wait_and_times_the_fold(indexing) -> None:
+    stage, index, _ = indexing
+    stage.handle([inbound(verdict_of(name), "captions.moderated", offset) for offset, name in enumerate("ab")])
+    assert index.folds == 0
+    stage.handle([inbound(verdict_of("c"), "captions.moderated", 2)])
+    assert index.folds == 1 and index.unindexed == 0
+    fold_count = stage.metrics.registry.get_sample_value("captioning_stage_seconds_count", {"service": "indexing", "stage": "index_fold"})
+    assert fold_count == 1
 
 
 def test_indexing_removes_a_rejected_image_even_without_its_mark(indexing) -> None:
