@@ -3,6 +3,7 @@
 from captioning_common.http_api import serve
 from captioning_common.stage import StageService
 from services.indexing.embedder import Embedder
+from services.indexing.folding import BackgroundFolds
 from services.indexing.index_store import CaptionIndex
 from services.indexing.search_api import create_app
 from services.indexing.settings import IndexingSettings
@@ -20,7 +21,8 @@ def main() -> None:
     settings = service.settings
     index = CaptionIndex(service.s3, settings, Embedder())
     lease = WriterLease(service.store, f"{settings.index_prefix.strip('/')}/{settings.table}.writer.json", settings.writer_lease_ttl_s)
-    writer = service.background(IndexingStage(index, service.records, service.topics, service.metrics, lease.held, settings.io_concurrency), lease)
+    stage = IndexingStage(index, BackgroundFolds(index, service.metrics), service.records, service.topics, service.metrics, lease.held, settings.io_concurrency)
+    writer = service.background(stage, lease)
     app = create_app(index, service.store, service.service.api_key_list(), service.metrics, {"s3": service.store.reachable}, writer.lifespan())
     serve(app, service.service.bind_host, settings.port)
 

@@ -20,6 +20,7 @@ One writer thread and any number of reader threads may share a ``CaptionIndex``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import threading
@@ -86,6 +87,10 @@ class IndexEntry:
     objects: list[str] = field(default_factory=list)
     text: list[str] = field(default_factory=list)
     indexed_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+
+
+class FoldPreempted(RuntimeError):
+    """A fold beside the writer lost to a write that changed rows it rewrote; nothing of it was committed."""
 
 
 @dataclass(frozen=True)
@@ -263,6 +268,8 @@ class CaptionIndex:
         if KEY_INDEX not in present:
             self._table.create_index("image_id", config=BTree(), name=KEY_INDEX)
             log.info("created image_id index", extra={"index_uri": self.uri, "table": settings.table})
+        # The folds' own handle, moved to the latest version before each look: one thread folds.
+        self._folding = lancedb.connect(self.uri, storage_options=lance_storage_options(s3)).open_table(settings.table)
 
     def upsert(self, entries: list[IndexEntry]) -> int:
         """Insert or replace entries by ``image_id`` in one commit; returns the table version written.
@@ -399,14 +406,25 @@ class CaptionIndex:
             raise ValueError(f"{where} holds {size}-dim vectors, the embedder gives {self._embedder.dimension}; give it a new table name")
 
     def fold_due(self) -> bool:
-        """True once ``refresh_unindexed_rows`` rows wait outside the indexes."""
-        return self.unindexed_rows() >= self._refresh_unindexed_rows
+        """True once ``refresh_unindexed_rows`` rows wait outside the indexes in the latest version."""
+        self._folding.checkout_latest()
+        stats = self._folding.index_stats(FTS_INDEX)
+        return bool(stats) and stats.num_unindexed_rows >= self._refresh_unindexed_rows
 
-    def fold(self) -> None:
+    def fold(self, hold_writer: bool = True) -> None:
         """Fold the unindexed rows into both indexes, compact the table and remove the versions older
-        than ``version_retention_s``, in one writer commit. Its cost grows with the table, not only
-        with the rows folded, and the writer waits for it."""
-        with self._write_lock:
-            unindexed = self.unindexed_rows()
-            self._table.optimize(cleanup_older_than=timedelta(seconds=self.settings.version_retention_s))
+        than ``version_retention_s``, in one commit; its cost grows with the table.
+
+        With ``hold_writer`` upserts and deletes wait for it. Without, they go on meanwhile, and
+        one that changes rows the fold rewrote (a replay, a delete) wins: FoldPreempted.
+        """
+        with self._write_lock if hold_writer else contextlib.nullcontext():
+            self._folding.checkout_latest()
+            unindexed = self._folding.index_stats(FTS_INDEX).num_unindexed_rows
+            try:
+                self._folding.optimize(cleanup_older_than=timedelta(seconds=self.settings.version_retention_s))
+            except RuntimeError as exc:
+                if "commit conflict" in str(exc):
+                    raise FoldPreempted(str(exc).split(",")[0]) from exc
+                raise
         log.info("folded %d rows into the indexes", unindexed, extra={"table": self.settings.table})

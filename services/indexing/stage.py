@@ -7,6 +7,8 @@ id, so a replay never creates a second row. The order of effects per batch: the
 table written (here), then every ``index.updated`` acknowledged, then the
 ``index`` records (completion marks) written or removed (by the runtime). An
 image whose mark already names the same verdict is skipped (no second event).
+After each upsert the new rows are folded into the indexes when due, beside the
+writer (``services.indexing.folding``).
 Only the holder of the writer lease runs this stage.
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
+from typing import Protocol
 
 from captioning_common.events import iso, timestamp_now
 from captioning_common.kafka.topics import StageTopics
@@ -28,15 +31,29 @@ from captioning_events.v1.moderation_pb2 import ModerationVerdict, Verdict
 from services.indexing.index_store import INDEXED_LANGUAGES, CaptionIndex, IndexEntry
 
 
+class Folds(Protocol):
+    """Folds the index's new rows into its indexes when due, without holding up the caller."""
+
+    def ask(self) -> None: ...
+
+
 class IndexingStage:
     """Upserts each batch of approved images and removes the others."""
 
     name = "indexing"
 
     def __init__(
-        self, index: CaptionIndex, records: ImageRecords, topics: StageTopics, metrics: PipelineMetrics, writer_lease: Check, io_concurrency: int
+        self,
+        index: CaptionIndex,
+        folds: Folds,
+        records: ImageRecords,
+        topics: StageTopics,
+        metrics: PipelineMetrics,
+        writer_lease: Check,
+        io_concurrency: int,
     ) -> None:
         self.index = index
+        self._folds = folds
         self._reads = ThreadPoolExecutor(io_concurrency, thread_name_prefix="index-marks")
         self.records = records
         self.metrics = metrics
@@ -71,9 +88,7 @@ class IndexingStage:
         if upserts:
             with self.metrics.time_stage("index_upsert"):
                 version = self.index.upsert([entry for _, entry in upserts.values()])
-            if self.index.fold_due():
-                with self.metrics.time_stage("index_fold"):
-                    self.index.fold()
+            self._folds.ask()
             for image_id, (index, _) in upserts.items():
                 mark = {"index": self.index.settings.table, "index_version": version, "moderated_at": iso(batch[index].event.moderated_at), "indexed_at": iso(timestamp_now())}
                 outcomes[index] = Outcome(events=[self._announce(image_id, IndexOperation.INDEX_OPERATION_UPSERT, version)], marks=[RecordChange(image_id, "index", mark)], result="indexed")

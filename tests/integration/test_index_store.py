@@ -252,6 +252,22 @@ def test_a_fold_removes_the_versions_older_than_the_retention(make_index) -> Non
     assert index.count() == 12 and index.get(entries[0].image_id) == entries[0]
 
 
+def test_a_fold_beside_the_writer_commits_while_new_rows_are_written(make_index) -> None:
+    index = make_index(refresh_unindexed_rows=20)
+    entries = make_entries(200)
+    index.upsert(entries[:100])
+    assert index.fold_due()
+    writer = threading.Thread(target=lambda: [index.upsert(entries[start : start + 5]) for start in range(100, 200, 5)])
+    writer.start()
+    index.fold(hold_writer=False)  # new rows only: nothing of the fold's is changed meanwhile
+    writer.join()
+    ids = index._table.to_arrow().column("image_id").to_pylist()
+    assert len(ids) == len(set(ids)) == 200
+    assert index._table.index_stats(FTS_INDEX).num_indexed_rows >= 100
+    for entry in entries[::20]:
+        assert index.get(entry.image_id) == entry
+
+
 def test_rows_written_after_the_index_are_found_while_readers_search(make_index) -> None:
     index = make_index(refresh_unindexed_rows=20)
     entries = make_entries(40)

@@ -200,21 +200,11 @@ class FakeIndex:
     def __init__(self) -> None:
         self.rows: dict[str, object] = {}
         self.version = 0
-        self.unindexed = 0
-        self.folds = 0
 
     def upsert(self, entries) -> int:
         self.rows.update({entry.image_id: entry for entry in entries})
-        self.unindexed += len(entries)
         self.version += 1
         return self.version
-
-    def fold_due(self) -> bool:
-        return self.unindexed >= 3
-
-    def fold(self) -> None:
-        self.unindexed = 0
-        self.folds += 1
 
     def delete(self, image_ids) -> int:
         for image_id in image_ids:
@@ -223,10 +213,19 @@ class FakeIndex:
         return self.version
 
 
+class AskedFolds:
+    """Counts the stage's requests for a fold."""
+
+    asked = 0
+
+    def ask(self) -> None:
+        self.asked += 1
+
+
 @pytest.fixture
 def indexing():
     records, index = fake_records([]), FakeIndex()
-    return IndexingStage(index, records, StageTopics("indexing"), PipelineMetrics("indexing"), lambda: True, 4), index, records
+    return IndexingStage(index, AskedFolds(), records, StageTopics("indexing"), PipelineMetrics("indexing"), lambda: True, 4), index, records
 
 
 def verdict_of(name: str, verdict=Verdict.VERDICT_APPROVE, at: int = 5, languages=("en", "ko")) -> ModerationVerdict:
@@ -244,14 +243,11 @@ def test_indexing_upserts_then_announces_then_marks(indexing) -> None:
     assert not outcome.records and outcome.marks[0].stage == "index" and outcome.marks[0].body["index_version"] == 1
 
 
-def test_indexing_folds_once_enough_rows_wait_and_times_the_fold(indexing) -> None:
+def test_indexing_asks_for_a_fold_after_each_upsert_only(indexing) -> None:
     stage, index, _ = indexing
     stage.handle([inbound(verdict_of(name), "captions.moderated", offset) for offset, name in enumerate("ab")])
-    assert index.folds == 0
-    stage.handle([inbound(verdict_of("c"), "captions.moderated", 2)])
-    assert index.folds == 1 and index.unindexed == 0
-    fold_count = stage.metrics.registry.get_sample_value("captioning_stage_seconds_count", {"service": "indexing", "stage": "index_fold"})
-    assert fold_count == 1
+    stage.handle([inbound(verdict_of("c", Verdict.VERDICT_REJECT), "captions.moderated", 2)])
+    assert stage._folds.asked == 1
 
 
 def test_indexing_removes_a_rejected_image_even_without_its_mark(indexing) -> None:
