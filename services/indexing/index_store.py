@@ -48,10 +48,10 @@ KEY_INDEX = "image_id_btree"
 # particles); this tokenizer splits them on whitespace and punctuation and stems the
 # English words. English stemming and stop words leave Hangul terms untouched.
 FTS_CONFIG = FTS(base_tokenizer="simple", language="English", stem=True, remove_stop_words=True)
-# A fold (``optimize``: compaction, both indexes, old versions) holds the writer for a time
-# that grows with the table (0.1 s at 1,000 rows, 0.55 s at 12,000 on 2 idle cores); an
-# unindexed fragment adds about 0.4 ms to each upsert. Every 1000 rows keeps the folds
-# rare and an upsert's scan under about a hundred fragments.
+# A fold (``optimize``: compaction, both indexes, old versions) costs a time that grows
+# with the table (0.1 s at 1,000 rows, 0.55 s at 12,000 on 2 idle cores); an unindexed
+# fragment adds about 0.4 ms to each upsert. Every 1000 rows keeps the folds rare and an
+# upsert's scan under about a hundred fragments.
 REFRESH_UNINDEXED_ROWS = 1000
 RRF_K = 60
 CANDIDATES = 50  # rows each ranking contributes to the fusion
