@@ -10,8 +10,8 @@ reciprocal rank over ``image_id`` (earlier rankings win ties).
 A B-tree index on ``image_id`` finds the rows an upsert replaces, a delete removes or a
 lookup reads without scanning the image ids of every fragment.
 Rows written after the indexes were last built are still searched (LanceDB scans
-unindexed rows); the writer folds them into both indexes (``fold``) once there are
-``refresh_unindexed_rows`` of them (``fold_due``), which bounds the cost of those scans,
+unindexed rows); they are folded into both indexes (``fold``) once there are
+``fold_rows`` of them (``fold_due``), which bounds the cost of those scans,
 and removes the versions older than ``version_retention_s``, which bounds the cost of
 the next fold.
 
@@ -48,11 +48,6 @@ KEY_INDEX = "image_id_btree"
 # particles); this tokenizer splits them on whitespace and punctuation and stems the
 # English words. English stemming and stop words leave Hangul terms untouched.
 FTS_CONFIG = FTS(base_tokenizer="simple", language="English", stem=True, remove_stop_words=True)
-# A fold (``optimize``: compaction, both indexes, old versions) costs a time that grows
-# with the table (0.1 s at 1,000 rows, 0.55 s at 12,000 on 2 idle cores); an unindexed
-# fragment adds about 0.4 ms to each upsert. Every 1000 rows keeps the folds rare and an
-# upsert's scan under about a hundred fragments.
-REFRESH_UNINDEXED_ROWS = 1000
 RRF_K = 60
 CANDIDATES = 50  # rows each ranking contributes to the fusion
 INDEXED_LANGUAGES = ("en", "ko")  # the caption columns of the table
@@ -244,12 +239,10 @@ class CaptionIndex:
         s3: S3Settings,
         settings: IndexingSettings,
         embedder: TextEmbedder,
-        refresh_unindexed_rows: int = REFRESH_UNINDEXED_ROWS,
     ) -> None:
         self.settings = settings
         self.uri = f"s3://{s3.bucket}/{settings.index_prefix.strip('/')}"
         self._embedder = embedder
-        self._refresh_unindexed_rows = refresh_unindexed_rows
         self._schema = index_schema(embedder.dimension)
         self._write_lock = threading.Lock()
         analyser()  # loaded now rather than in the first upsert or search
@@ -406,10 +399,16 @@ class CaptionIndex:
             raise ValueError(f"{where} holds {size}-dim vectors, the embedder gives {self._embedder.dimension}; give it a new table name")
 
     def fold_due(self) -> bool:
-        """True once ``refresh_unindexed_rows`` rows wait outside the indexes in the latest version."""
+        """True once ``fold_rows`` rows wait outside the indexes in the latest version.
+
+        A fold (compaction, both indexes, old versions) costs a time that grows with the table
+        (0.1 s at 1,000 rows, 0.55 s at 12,000 on 2 idle cores); each unindexed fragment adds
+        about 0.4 ms to every upsert. 1000 rows keep the folds rare and an upsert's scan under
+        about a hundred fragments.
+        """
         self._folding.checkout_latest()
         stats = self._folding.index_stats(FTS_INDEX)
-        return bool(stats) and stats.num_unindexed_rows >= self._refresh_unindexed_rows
+        return bool(stats) and stats.num_unindexed_rows >= self.settings.fold_rows
 
     def fold(self, hold_writer: bool = True) -> None:
         """Fold the unindexed rows into both indexes, compact the table and remove the versions older

@@ -25,6 +25,12 @@ class IndexingSettings(StageSettings):
         "tags, objects, text); a table of another layout is refused, never mixed.",
     )
     search_limit_max: int = Field(100, description="Largest `limit` a search may ask for.")
+    fold_rows: int = Field(
+        1000,
+        ge=1,
+        description="Rows waiting outside the indexes that start a fold of them into the indexes, beside the writer "
+        "(each waiting fragment adds a scan to every upsert; each fold costs more as the table grows).",
+    )
     version_retention_s: float = Field(
         300.0,
         gt=0,

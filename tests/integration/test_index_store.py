@@ -19,7 +19,7 @@ import pytest
 from captioning_common.settings import S3Settings
 from captioning_common.storage import ObjectStore
 from services.indexing.embedder import Embedder
-from services.indexing.index_store import FTS_INDEX, KEY_INDEX, REFRESH_UNINDEXED_ROWS, CaptionIndex, IndexEntry, document_terms
+from services.indexing.index_store import FTS_INDEX, KEY_INDEX, CaptionIndex, IndexEntry, document_terms
 from services.indexing.settings import IndexingSettings
 
 pytestmark = pytest.mark.integration
@@ -123,9 +123,9 @@ def make_index(s3: S3Settings, embedder: Embedder) -> Iterator[Callable[..., Cap
     """Builds indexes under fresh prefixes and deletes their objects afterwards."""
     prefixes: list[str] = []
 
-    def make(refresh_unindexed_rows: int = REFRESH_UNINDEXED_ROWS, **settings) -> CaptionIndex:
+    def make(**settings) -> CaptionIndex:
         prefixes.append(f"test-index-{uuid.uuid4().hex}")
-        return CaptionIndex(s3, IndexingSettings(index_prefix=prefixes[-1], **settings), embedder, refresh_unindexed_rows)
+        return CaptionIndex(s3, IndexingSettings(index_prefix=prefixes[-1], **settings), embedder)
 
     yield make
     store = ObjectStore(s3)
@@ -222,7 +222,7 @@ def test_upsert_validates_entries(index: CaptionIndex) -> None:
 
 
 def test_upserts_find_the_rows_they_replace_through_the_image_id_index(make_index) -> None:
-    index = make_index(refresh_unindexed_rows=20)
+    index = make_index(fold_rows=20)
     entries = make_entries(25)
     index.upsert(entries)
     assert index.fold_due()
@@ -236,7 +236,7 @@ def test_upserts_find_the_rows_they_replace_through_the_image_id_index(make_inde
 
 
 def test_a_fold_removes_the_versions_older_than_the_retention(make_index) -> None:
-    index = make_index(refresh_unindexed_rows=10, version_retention_s=0.5)
+    index = make_index(fold_rows=10, version_retention_s=0.5)
     entries = make_entries(20)
     for start in range(0, 8, 2):
         index.upsert(entries[start : start + 2])
@@ -253,7 +253,7 @@ def test_a_fold_removes_the_versions_older_than_the_retention(make_index) -> Non
 
 
 def test_a_fold_beside_the_writer_commits_while_new_rows_are_written(make_index) -> None:
-    index = make_index(refresh_unindexed_rows=20)
+    index = make_index(fold_rows=20)
     entries = make_entries(200)
     index.upsert(entries[:100])
     assert index.fold_due()
@@ -269,7 +269,7 @@ def test_a_fold_beside_the_writer_commits_while_new_rows_are_written(make_index)
 
 
 def test_rows_written_after_the_index_are_found_while_readers_search(make_index) -> None:
-    index = make_index(refresh_unindexed_rows=20)
+    index = make_index(fold_rows=20)
     entries = make_entries(40)
     index.upsert(entries[:25])
     index.fold()

@@ -79,6 +79,8 @@ class ChaosEnvironment:
             "CAPTIONING_TRITON_GRPC_URL": config.triton.grpc_url,
             "CAPTIONING_TRITON_METRICS_URL": config.triton.metrics_url,
             "CAPTIONING_INDEXING_INDEX_PREFIX": "index",
+            # Folds every 100 rows: several run beside the writer while services are killed and replay.
+            "CAPTIONING_INDEXING_FOLD_ROWS": "100",
             "CAPTIONING_API_KEYS": self.api_key,
             "CAPTIONING_REVIEWER_KEYS": f"{REVIEWER}={self.reviewer_key}",
             "CAPTIONING_REVIEW_SIGNING_KEY": secrets.token_urlsafe(24),
