@@ -15,7 +15,7 @@ unindexed rows); they are folded into both indexes (``fold``) once there are
 and removes the versions older than ``version_retention_s``, which bounds the cost of
 the next fold.
 
-One writer thread and any number of reader threads may share a ``CaptionIndex``.
+One writer thread, one folding thread and any number of reader threads may share a ``CaptionIndex``.
 """
 
 from __future__ import annotations
