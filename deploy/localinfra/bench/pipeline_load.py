@@ -23,17 +23,15 @@ INDEX_TOPIC = StageTopics("indexing").output(IndexUpdated)
 UPLOADERS = 8
 
 
+def _metric_total(text: str, metric: str, label: str) -> float:
+    """Sum of the samples of ``metric`` carrying ``label`` (``name="value"``) in a Prometheus text exposition."""
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(metric + "{") and label in line)
+
+
 def triton_counts(metrics_url: str, model: str = "captioner") -> tuple[float, float]:
     """(inference requests, executions) Triton counted for ``model`` so far."""
-    requests_total = executions = 0.0
-    for line in requests.get(metrics_url, timeout=10).text.splitlines():
-        if f'model="{model}"' not in line:
-            continue
-        if line.startswith("nv_inference_count{"):
-            requests_total += float(line.rsplit(" ", 1)[1])
-        elif line.startswith("nv_inference_exec_count{"):
-            executions += float(line.rsplit(" ", 1)[1])
-    return requests_total, executions
+    text, label = requests.get(metrics_url, timeout=10).text, f'model="{model}"'
+    return _metric_total(text, "nv_inference_count", label), _metric_total(text, "nv_inference_exec_count", label)
 
 
 def index_folds(config: InfraConfig) -> tuple[float, float]:
@@ -44,13 +42,8 @@ def index_folds(config: InfraConfig) -> tuple[float, float]:
             text = requests.get(url, timeout=10).text
         except requests.ConnectionError:  # a replica that is not running
             continue
-        for line in text.splitlines():
-            if 'stage="index_fold"' not in line:
-                continue
-            if line.startswith("captioning_stage_seconds_count{"):
-                folds += float(line.rsplit(" ", 1)[1])
-            elif line.startswith("captioning_stage_seconds_sum{"):
-                seconds += float(line.rsplit(" ", 1)[1])
+        folds += _metric_total(text, "captioning_stage_seconds_count", 'stage="index_fold"')
+        seconds += _metric_total(text, "captioning_stage_seconds_sum", 'stage="index_fold"')
     return folds, seconds
 
 
