@@ -406,9 +406,7 @@ class CaptionIndex:
         about 0.4 ms to every upsert. 1000 rows keep the folds rare and an upsert's scan under
         about a hundred fragments.
         """
-        self._folding.checkout_latest()
-        stats = self._folding.index_stats(FTS_INDEX)
-        return bool(stats) and stats.num_unindexed_rows >= self.settings.fold_rows
+        return self._latest_unindexed_rows() >= self.settings.fold_rows
 
     def fold(self, hold_writer: bool = True) -> None:
         """Fold the unindexed rows into both indexes, compact the table and remove the versions older
@@ -418,8 +416,7 @@ class CaptionIndex:
         one that changes rows the fold rewrote (a replay, a delete) wins: FoldPreempted.
         """
         with self._write_lock if hold_writer else contextlib.nullcontext():
-            self._folding.checkout_latest()
-            unindexed = self._folding.index_stats(FTS_INDEX).num_unindexed_rows
+            unindexed = self._latest_unindexed_rows()
             try:
                 self._folding.optimize(cleanup_older_than=timedelta(seconds=self.settings.version_retention_s))
             except RuntimeError as exc:
@@ -427,3 +424,9 @@ class CaptionIndex:
                     raise FoldPreempted(str(exc).split(",")[0]) from exc
                 raise
         log.info("folded %d rows into the indexes", unindexed, extra={"table": self.settings.table})
+
+    def _latest_unindexed_rows(self) -> int:
+        """``unindexed_rows`` of the latest version, read through the folds' handle."""
+        self._folding.checkout_latest()
+        stats = self._folding.index_stats(FTS_INDEX)
+        return stats.num_unindexed_rows if stats else 0
