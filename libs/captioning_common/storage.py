@@ -178,14 +178,14 @@ class ObjectStore:
             if (error := _permanent(key, exc)) is None:
                 raise
             raise error from exc
-        body = response["Body"]
+        body, version = response["Body"], response["ETag"].strip('"')
         try:
             if max_bytes is None:
-                return body.read(), response["ETag"].strip('"')
+                return body.read(), version
             size = response.get("ContentLength")
             if size is not None and size > max_bytes:
                 raise ObjectTooLarge(key, size, max_bytes)
-            return _read_at_most(key, body, max_bytes), response["ETag"].strip('"')
+            return _read_at_most(key, body, max_bytes), version
         finally:
             body.close()
 
